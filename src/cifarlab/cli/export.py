@@ -1,0 +1,12 @@
+"""`cifarlab export`: not available yet (its issue is in progress)."""
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    print("cifarlab export: not available yet")
+    return 2

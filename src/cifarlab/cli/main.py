@@ -1,0 +1,59 @@
+"""Entry point: `cifarlab CMD ...`. User errors print one line and exit 2 (`--debug` for traceback)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from cifarlab import __version__
+from cifarlab.errors import CifarlabError
+
+COMMANDS = {
+    "data": "Inspect, download and cache datasets.",
+    "train": "Train a model (seed or fast preset) on a dataset.",
+    "evaluate": "Measure a model on a dataset split: metrics.json, plots, report.html.",
+    "live": "Classify a region of a webcam / video / stream live, with an overlay.",
+    "predict": "Classify image files, folders or globs in bulk.",
+    "export": "Export a model to LiteRT, ONNX or SavedModel, with a parity check.",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cifarlab",
+        description="Train, evaluate, export and run small-image classifiers live on a camera.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cifarlab {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, summary in COMMANDS.items():
+        module = importlib.import_module(f"cifarlab.cli.{name}")
+        cmd = sub.add_parser(name, help=summary, description=summary,
+                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        cmd.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show full tracebacks on errors")
+        module.add_arguments(cmd)
+        cmd.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except CifarlabError as exc:
+        if args.debug:
+            raise
+        print(f"cifarlab {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"cifarlab {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

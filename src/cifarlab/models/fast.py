@@ -1,0 +1,59 @@
+"""`fast`: an airbench-style network built for accuracy per CPU-minute.
+
+Each trick, once:
+- 2x2 patch-whitening stem, frozen, computed from the training images: decorrelated input
+  features from step one, so fewer epochs are needed (airbench).
+- Three conv blocks (conv -> max-pool -> BN -> GELU -> conv -> BN -> GELU): pooling right after
+  the first conv of a block halves the cost of everything after it.
+- Global max-pool head: no large dense layer to train.
+- BatchNorm momentum 0.6 (Keras convention: weight of the old value) so statistics track the
+  fast-moving weights of a short schedule.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from cifarlab.models.registry import normalized_input, register
+
+WHITENING_PATCH = 2
+
+
+def whitening_kernel(images: np.ndarray, mean: np.ndarray, std: np.ndarray, eps: float = 5e-4,
+                     sample: int = 5000) -> np.ndarray:
+    """Conv kernel (2, 2, 3, 24) that whitens 2x2 patches: eigenvectors scaled by 1/sqrt(eigval),
+    each with its negation so ReLU-like activations keep both signs."""
+    x = (images[:sample].astype(np.float32) - mean) / std
+    patches = np.lib.stride_tricks.sliding_window_view(x, (WHITENING_PATCH, WHITENING_PATCH), axis=(1, 2))
+    patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, WHITENING_PATCH * WHITENING_PATCH * 3)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(patches, rowvar=False))
+    filters = eigenvectors.T / np.sqrt(eigenvalues + eps)[:, None]
+    filters = np.concatenate([filters, -filters])  # (24, 12)
+    return filters.reshape(-1, WHITENING_PATCH, WHITENING_PATCH, 3).transpose(1, 2, 3, 0).astype(np.float32)
+
+
+def conv_bn_gelu(x, filters: int, pool: bool):
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    if pool:
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.BatchNormalization(momentum=0.6, epsilon=1e-5)(x)
+    return keras.layers.Activation("gelu")(x)
+
+
+@register("fast")
+def fast_net(input_size, num_classes, mean, std, widths=(64, 128, 256),
+             whitening_images: np.ndarray | None = None) -> keras.Model:
+    inputs, x = normalized_input(input_size, mean, std)
+    stem = keras.layers.Conv2D(2 * WHITENING_PATCH**2 * 3, WHITENING_PATCH, padding="valid",
+                               use_bias=True, name="whiten")
+    x = keras.layers.Activation("gelu")(stem(x))
+    if whitening_images is not None:
+        stem.set_weights([whitening_kernel(whitening_images, mean, std), np.zeros(24, np.float32)])
+    stem.trainable = False
+    for width in widths:
+        x = conv_bn_gelu(x, width, pool=True)
+        x = conv_bn_gelu(x, width, pool=False)
+    x = keras.layers.GlobalMaxPooling2D()(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="fast")

@@ -1,0 +1,32 @@
+"""`seed`: the network the project was first described with, kept faithfully as the baseline.
+
+Three blocks of conv-BN-conv-BN-maxpool-dropout (32/64/128 channels), then dense 256 with
+dropout and a softmax head (0.82 M parameters). Trained with Adam, early stopping and
+reduce-on-plateau (see `cifarlab.training.presets`).
+"""
+
+from __future__ import annotations
+
+import keras
+
+from cifarlab.models.registry import normalized_input, register
+
+
+def conv_bn(x, filters: int):
+    x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+    return keras.layers.BatchNormalization()(x)
+
+
+@register("seed")
+def seed_cnn(input_size, num_classes, mean, std, dropout: float = 0.25) -> keras.Model:
+    inputs, x = normalized_input(input_size, mean, std)
+    for filters, rate in ((32, dropout), (64, dropout + 0.05), (128, dropout + 0.1)):
+        x = conv_bn(conv_bn(x, filters), filters)
+        x = keras.layers.MaxPooling2D()(x)
+        x = keras.layers.Dropout(rate)(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(256, activation="relu")(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Dropout(0.5)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="seed")
