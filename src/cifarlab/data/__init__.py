@@ -13,6 +13,7 @@ from cifarlab.errors import CifarlabError
 __all__ = ["CIFAR10_CLASSES", "Dataset", "Split", "load_dataset", "with_validation"]
 
 DEFAULT_FOLDER_SIZE = 32
+MAX_IMAGE_SIZE = 1024
 
 
 def describe_source(source: Path) -> tuple[str, Path]:
@@ -45,9 +46,11 @@ def load_dataset(
     image_size: square size images are resized to; CIFAR keeps its native 32 unless told
     otherwise, image folders default to 32. labels: CIFAR-100's `fine` or `coarse` labels.
     """
+    if image_size is not None and not 1 <= int(image_size) <= MAX_IMAGE_SIZE:
+        raise CifarlabError(f"--image-size must be between 1 and {MAX_IMAGE_SIZE}, got {image_size}")
     source = Path(source).expanduser().resolve()
     fmt, root = describe_source(source)
-    size = image_size or DEFAULT_FOLDER_SIZE
+    size = int(image_size or DEFAULT_FOLDER_SIZE)
     options = {"format": fmt, "size": size, "labels": labels if fmt == "cifar100-python" else ""}
     cache_file = cache_path(cache_dir or default_cache_dir(), source, source_key(source, options))
     cached = read_cache(cache_file) if use_cache else None

@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,10 @@ def source_key(source: Path, options: dict) -> str:
     paths = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
     for path in paths:
         stat = path.stat()
-        digest.update(f"{path.relative_to(source.parent)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        # size + mtime + inode: a rewrite within the file system's mtime granularity that
+        # keeps the size still gets a new inode when done by replace-on-save editors/tools.
+        digest.update(f"{path.relative_to(source.parent)}\0{stat.st_size}\0{stat.st_mtime_ns}"
+                      f"\0{stat.st_ino}\n".encode())
     return digest.hexdigest()[:24]
 
 
@@ -49,9 +53,19 @@ def read_cache(path: Path) -> tuple[dict, dict[str, Split]] | None:
         with np.load(path, allow_pickle=False) as npz:
             meta = json.loads(bytes(npz["meta"]).decode())
             splits = {s: Split(npz[f"{s}_images"], npz[f"{s}_labels"]) for s in meta["splits"]}
+        classes, fingerprint = meta["classes"], meta["fingerprint"]
+        for split in splits.values():
+            if (split.images.dtype != np.uint8 or split.images.ndim != 4
+                    or split.labels.shape != (split.images.shape[0],)):
+                return None
+            if split.labels.size and not 0 <= split.labels.min() <= split.labels.max() < len(classes):
+                return None
+        if not isinstance(fingerprint, str) or not splits:
+            return None
         return meta, splits
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError):
-        return None
+    except (OSError, EOFError, ValueError, KeyError, TypeError, UnicodeDecodeError,
+            zipfile.BadZipFile, zlib.error):
+        return None  # corrupt or foreign file: the caller decodes the source again
 
 
 def write_cache(path: Path, meta: dict, splits: dict[str, Split]) -> None:

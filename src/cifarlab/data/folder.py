@@ -9,10 +9,15 @@ import numpy as np
 from tqdm import tqdm
 
 from cifarlab.data.dataset import Split
-from cifarlab.data.images import is_image_file, read_image_rgb, resize_rgb
+from cifarlab.data.images import IMAGE_EXTENSIONS, is_image_file, read_image_rgb, resize_rgb
 from cifarlab.errors import CifarlabError
 
 SPLIT_NAMES = ("train", "val", "test")
+
+
+def _visible_dirs(folder: Path) -> list[Path]:
+    """Sub-folders, skipping hidden ones (.ipynb_checkpoints, .DS_Store-style clutter)."""
+    return [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")]
 
 
 def is_image_folder(root: Path) -> bool:
@@ -23,11 +28,18 @@ def class_names_of(root: Path, splits: list[str]) -> list[str]:
     """Class order: `classes.txt` (one name per line) if present, else sorted folder names."""
     listed = root / "classes.txt"
     if listed.is_file():
-        names = [line.strip() for line in listed.read_text().splitlines() if line.strip()]
+        try:
+            text = listed.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CifarlabError(f"{listed}: cannot read it ({exc}); save it as UTF-8 text, "
+                                "one class name per line") from None
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+        if not names:
+            raise CifarlabError(f"{listed}: lists no classes; write one class name per line")
         if len(set(names)) != len(names):
             raise CifarlabError(f"{listed}: lists a class twice; make each line unique")
         return names
-    found = sorted({d.name for s in splits for d in (root / s).iterdir() if d.is_dir()})
+    found = sorted({d.name for s in splits for d in _visible_dirs(root / s)})
     if not found:
         raise CifarlabError(f"{root}: no class folders under {'/'.join(splits)}; expected "
                             "ROOT/<split>/<class>/<image>")
@@ -47,13 +59,13 @@ def list_files(root: Path) -> tuple[list[str], dict[str, list[tuple[Path, int]]]
             folder = root / split / cls
             if not folder.is_dir():
                 continue
-            images = sorted(p for p in folder.iterdir() if is_image_file(p))
+            images = sorted(p for p in folder.iterdir()
+                            if is_image_file(p) and not p.name.startswith("."))
             if not images:
                 raise CifarlabError(f"{folder}: class folder has no images "
-                                    f"({', '.join(sorted({'.png', '.jpg', '.jpeg', '.bmp', '.webp', '.gif'}))}); "
-                                    "add some or remove the folder")
+                                    f"({', '.join(IMAGE_EXTENSIONS)}); add some or remove the folder")
             items += [(p, label) for p in images]
-        unknown = sorted(d.name for d in (root / split).iterdir() if d.is_dir() and d.name not in classes)
+        unknown = sorted(d.name for d in _visible_dirs(root / split) if d.name not in classes)
         if unknown:
             raise CifarlabError(f"{root / split}: folders {unknown} are not in classes.txt; "
                                 "add them there or remove them")
