@@ -1,0 +1,94 @@
+"""Train a preset and record test accuracy and training wall time after every epoch.
+
+    python bench/time_to_accuracy.py --model fast --data ../shared/datasets/cifar10-jpeg
+    python bench/time_to_accuracy.py --model seed --data ../shared/datasets/cifar10-jpeg
+
+Writes bench/results/time_to_accuracy-<name>.json and .png (accuracy vs training minutes).
+Test evaluation time is excluded from the training time. Resumable: rerun the same command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from cifarlab.data import load_dataset
+from cifarlab.training.train import TrainConfig, train
+
+RESULTS = Path(__file__).parent / "results"
+
+
+class TestAccuracyLog(keras.callbacks.Callback):
+    """After each epoch: test accuracy (plain and flip-TTA), cumulative training seconds."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, path: Path):
+        super().__init__()
+        self.images, self.labels, self.path = images, labels, path
+        self.records = json.loads(path.read_text())["epochs"] if path.exists() else []
+        self.train_seconds = self.records[-1]["train_seconds"] if self.records else 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.train_seconds += time.perf_counter() - self.start
+        probs = self.model.predict(self.images, batch_size=500, verbose=0)
+        flipped = self.model.predict(self.images[:, :, ::-1], batch_size=500, verbose=0)
+        self.records = [r for r in self.records if r["epoch"] < epoch + 1] + [{
+            "epoch": epoch + 1, "train_seconds": round(self.train_seconds, 1),
+            "test_accuracy": float((probs.argmax(1) == self.labels).mean()),
+            "test_accuracy_tta": float(((probs + flipped).argmax(1) == self.labels).mean()),
+            "val_accuracy": float(logs.get("val_accuracy", float("nan"))),
+        }]
+        self.save()
+
+    def save(self):
+        self.path.write_text(json.dumps({"epochs": self.records}, indent=2))
+
+
+def plot(records: list[dict], title: str, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    minutes = [r["train_seconds"] / 60 for r in records]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(minutes, [100 * r["test_accuracy"] for r in records], "o-", label="test")
+    ax.plot(minutes, [100 * r["test_accuracy_tta"] for r in records], "s--", label="test, flip TTA")
+    ax.set(xlabel="training wall time (minutes, 2-core CPU)", ylabel="accuracy (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/datasets/cifar10-jpeg")
+    parser.add_argument("--model", default="fast")
+    parser.add_argument("--name", default=None, help="result name (default: the model name)")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default runs/bench-NAME)")
+    args = parser.parse_args()
+    name = args.name or args.model
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    test = load_dataset(args.data).split("test")
+    log = TestAccuracyLog(test.images, test.labels, RESULTS / f"time_to_accuracy-{name}.json")
+    config = TrainConfig(data=args.data, model=args.model, epochs=args.epochs, lr=args.lr,
+                         batch_size=args.batch_size, out=args.out or Path(f"runs/bench-{name}"), verbose=2)
+    summary = train(config, extra_callbacks=[log])
+    log.records[-1]["final_val_metrics"] = summary["val_metrics"]
+    log.save()
+    plot(log.records, f"{name}: CIFAR-10 (JPEG q75 copy) test accuracy", RESULTS / f"time_to_accuracy-{name}.png")
+    print(json.dumps(log.records[-1]))
+
+
+if __name__ == "__main__":
+    main()

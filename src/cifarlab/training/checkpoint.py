@@ -1,0 +1,94 @@
+"""Resumable training: an atomic checkpoint after every finished epoch.
+
+`last.keras` holds the model with its optimizer state (step counter, so the schedule resumes
+too); `state.json` holds the epoch and the state of the callbacks that have memory (early
+stopping, reduce-on-plateau); `best.keras` holds the best weights early stopping would restore.
+A `kill -9` at any moment leaves the previous complete checkpoint (files are renamed into place).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+
+STATEFUL_FIELDS = ("wait", "best", "best_epoch", "cooldown_counter", "stopped_epoch")
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(payload, handle, indent=2)
+    os.replace(tmp, path)
+
+
+def save_keras_atomic(model: keras.Model, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def callback_state(callback: keras.callbacks.Callback) -> dict:
+    return {f: float(getattr(callback, f)) for f in STATEFUL_FIELDS
+            if isinstance(getattr(callback, f, None), (int, float))}
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Saves last.keras/state.json each epoch; restores stateful callbacks on (re)start."""
+
+    def __init__(self, directory: Path, stateful: dict[str, keras.callbacks.Callback],
+                 early_stopping: keras.callbacks.EarlyStopping | None, restored_state: dict | None):
+        super().__init__()
+        self.directory = directory
+        self.stateful = stateful
+        self.early_stopping = early_stopping
+        self.state = restored_state or {"epoch": 0, "callbacks": {}, "train_seconds": 0.0}
+        self.nan_epoch: int | None = None
+        self._epoch_start = 0.0
+
+    def on_train_begin(self, logs=None):
+        # Runs after the stateful callbacks' own on_train_begin reset them (it is listed last).
+        for name, values in self.state["callbacks"].items():
+            for field, value in values.items():
+                setattr(self.stateful[name], field, value)
+        best = self.directory / "best.keras"
+        if self.early_stopping is not None and best.exists() and self.state["epoch"] > 0:
+            self.early_stopping.best_weights = keras.saving.load_model(best, compile=False).get_weights()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if not all(math.isfinite(float(v)) for v in logs.values()):
+            self.nan_epoch = epoch
+            self.model.stop_training = True
+            return  # keep the last good checkpoint
+        es = self.early_stopping
+        if es is not None and es.best_epoch == epoch:
+            save_keras_atomic(self.model, self.directory / "best.keras")
+        save_keras_atomic(self.model, self.directory / "last.keras")
+        self.state = {
+            "epoch": epoch + 1,
+            "callbacks": {name: callback_state(cb) for name, cb in self.stateful.items()},
+            "train_seconds": self.state["train_seconds"] + time.perf_counter() - self._epoch_start,
+            "logs": {k: float(v) for k, v in logs.items()},
+        }
+        write_json_atomic(self.directory / "state.json", self.state)
+
+
+def read_state(directory: Path) -> dict | None:
+    path = directory / "state.json"
+    if not (path.is_file() and (directory / "last.keras").is_file()):
+        return None
+    return json.loads(path.read_text())

@@ -1,0 +1,212 @@
+"""`train(config)`: compose data, model, optimizer, schedule, callbacks and logging into one run.
+
+Outputs in `config.out`: model.keras (with metadata), checkpoint/ (resume), log.csv,
+tensorboard/, summary.json.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cifarlab import __version__
+from cifarlab.data import Dataset, Split, load_dataset, with_validation
+from cifarlab.errors import CifarlabError
+from cifarlab.models.io import save_model_file
+from cifarlab.models.registry import build_model, channel_stats
+from cifarlab.training.checkpoint import Checkpointer, read_state, write_json_atomic
+from cifarlab.training.distribute import make_strategy, is_chief
+from cifarlab.training.pipeline import eval_dataset, train_dataset
+from cifarlab.training.presets import PRESETS
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    model: str = "fast"
+    out: Path | None = None
+    seed: int = 0
+    resume: bool = False
+    strategy: str = "auto"
+    image_size: int | None = None
+    labels: str = "fine"
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    limit_train: int | None = None  # train on a seeded subset (quick experiments, tests)
+    verbose: int = 1
+    # Recipe fields: None means "take the preset's value".
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    optimizer: str | None = None
+    schedule: str | None = None
+    warmup_epochs: float | None = None
+    label_smoothing: float | None = None
+    flip: bool | None = None
+    translate: int | None = None
+    val_fraction: float | None = None
+    weight_decay: float | None = None
+    early_stopping_patience: int | None = None
+    plateau_patience: int | None = None
+    plateau_factor: float | None = None
+    command: str = field(default_factory=lambda: shlex.join(["cifarlab", *sys.argv[1:]]))
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every recipe field filled from the preset (the model's name, else `fast`)."""
+        preset = PRESETS.get(self.model, PRESETS["fast"])
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key, default in preset.items():
+            if values.get(key) is None:
+                values[key] = default
+        values["out"] = Path(values["out"] or f"runs/{self.model}")
+        return TrainConfig(**values)
+
+
+def subset(split: Split, n: int | None, seed: int) -> Split:
+    if not n or n >= len(split):
+        return split
+    index = np.sort(np.random.default_rng(seed).permutation(len(split))[:n])
+    return Split(split.images[index], split.labels[index])
+
+
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    if cfg.schedule == "warmup-cosine":
+        warmup = max(1, int(cfg.warmup_epochs * steps_per_epoch))
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=cfg.lr / 10, warmup_target=cfg.lr, warmup_steps=warmup,
+            decay_steps=max(1, cfg.epochs * steps_per_epoch - warmup), alpha=0.0)
+    else:
+        lr = cfg.lr
+    wd = cfg.weight_decay or None
+    if cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=wd)
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(lr, weight_decay=wd)
+    raise CifarlabError(f"unknown optimizer {cfg.optimizer!r}; use sgd or adam")
+
+
+def make_callbacks(cfg: TrainConfig, ckpt_dir: Path, state: dict | None) -> tuple[list, Checkpointer]:
+    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
+    stateful: dict[str, keras.callbacks.Callback] = {}
+    early = None
+    if cfg.early_stopping_patience:
+        early = keras.callbacks.EarlyStopping("val_loss", patience=cfg.early_stopping_patience,
+                                              restore_best_weights=True, verbose=cfg.verbose)
+        stateful["early_stopping"] = early
+    if cfg.schedule == "plateau":
+        stateful["reduce_lr"] = keras.callbacks.ReduceLROnPlateau(
+            "val_loss", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=1e-5,
+            verbose=cfg.verbose)
+    callbacks += list(stateful.values())
+    if is_chief():
+        callbacks += [keras.callbacks.CSVLogger(str(cfg.out / "log.csv"), append=True),
+                      keras.callbacks.TensorBoard(str(cfg.out / "tensorboard"))]
+    checkpointer = Checkpointer(ckpt_dir, stateful, early, state)
+    return callbacks + [checkpointer], checkpointer
+
+
+def load_data(cfg: TrainConfig) -> Dataset:
+    data = load_dataset(cfg.data, image_size=cfg.image_size, labels=cfg.labels,
+                        cache_dir=cfg.cache_dir, use_cache=cfg.use_cache)
+    data = with_validation(data, cfg.val_fraction, cfg.seed)
+    data.splits["train"] = subset(data.split("train"), cfg.limit_train, cfg.seed)
+    return data
+
+
+def metadata(cfg: TrainConfig, data: Dataset, mean, std, val_metrics: dict) -> dict:
+    return {
+        "class_names": data.class_names, "input_size": list(data.image_size),
+        "mean": [float(m) for m in mean], "std": [float(s) for s in std],
+        "dataset_fingerprint": data.fingerprint, "dataset_format": data.format,
+        "model": cfg.model, "command": cfg.command, "version": __version__,
+        "val_metrics": val_metrics, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "recipe": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()
+                   if k not in ("command", "cache_dir", "verbose")},
+    }
+
+
+def prepare_out(cfg: TrainConfig) -> tuple[Path, dict | None]:
+    ckpt_dir = cfg.out / "checkpoint"
+    state = read_state(ckpt_dir)
+    if cfg.resume and state is None:
+        raise CifarlabError(f"--resume: no checkpoint in {ckpt_dir}; start without --resume")
+    if state is None and (cfg.out / "model.keras").exists():
+        raise CifarlabError(f"{cfg.out} already holds a finished model; choose another --out")
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    return ckpt_dir, state
+
+
+def train(config: TrainConfig, extra_callbacks: list | None = None) -> dict:
+    """Train (or resume) one run and write its outputs; returns the summary dict."""
+    cfg = config.resolved()
+    data = load_data(cfg)
+    train_split = data.split("train")
+    val_split = data.splits.get("val")
+    ckpt_dir, state = prepare_out(cfg)
+    keras.utils.set_random_seed(cfg.seed)
+    strategy = make_strategy(cfg.strategy)
+    if len(train_split) < cfg.batch_size:
+        raise CifarlabError(f"{len(train_split)} training images is fewer than one batch of "
+                            f"{cfg.batch_size}; lower --batch-size")
+    steps = len(train_split) // cfg.batch_size
+    mean, std = channel_stats(train_split.images)
+    with strategy.scope():
+        if state:
+            model = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
+        else:
+            model = build_model(cfg.model, data.image_size, data.num_classes, mean, std,
+                                **({"whitening_images": train_split.images} if cfg.model == "fast" else {}))
+            model.compile(optimizer=make_optimizer(cfg, steps),
+                          loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                          metrics=["accuracy"])
+    first_epoch = state["epoch"] if state else 0
+    if first_epoch >= cfg.epochs:
+        raise CifarlabError(f"{cfg.out}: checkpoint is already at epoch {first_epoch} of {cfg.epochs}; "
+                            "raise --epochs to train longer")
+    callbacks, checkpointer = make_callbacks(cfg, ckpt_dir, state)
+    train_ds = train_dataset(train_split.images, train_split.labels, data.num_classes, cfg.batch_size,
+                             cfg.seed, first_epoch, cfg.epochs, cfg.flip, cfg.translate)
+    val_ds = (eval_dataset(val_split.images, val_split.labels, data.num_classes, 512)
+              if val_split is not None else None)
+    if state and cfg.verbose:
+        print(f"resuming {cfg.out} after epoch {first_epoch}")
+    started = time.perf_counter()
+    interrupted = False
+    try:
+        model.fit(train_ds, epochs=cfg.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
+                  validation_data=val_ds, callbacks=callbacks + (extra_callbacks or []),
+                  verbose=cfg.verbose)
+    except KeyboardInterrupt:
+        interrupted = True
+    if interrupted:
+        raise CifarlabError(f"interrupted; the checkpoint after epoch {checkpointer.state['epoch']} is "
+                            f"kept in {ckpt_dir}: rerun the same command to resume")
+    if checkpointer.nan_epoch is not None:
+        raise CifarlabError(
+            f"loss became NaN/inf in epoch {checkpointer.nan_epoch + 1}; the last good checkpoint "
+            f"(epoch {checkpointer.state['epoch']}) is kept in {ckpt_dir}; lower --lr and resume")
+    val_metrics = {}
+    if val_ds is not None:
+        val_metrics = {k: float(v) for k, v in model.evaluate(val_ds, verbose=0, return_dict=True).items()}
+    summary = {
+        "out": str(cfg.out), "model": cfg.model, "epochs_run": checkpointer.state["epoch"],
+        "train_seconds": checkpointer.state["train_seconds"],
+        "session_seconds": time.perf_counter() - started, "val_metrics": val_metrics,
+        "train_images": len(train_split), "val_images": len(val_split) if val_split is not None else 0,
+        "dataset_fingerprint": data.fingerprint, "command": cfg.command,
+    }
+    if is_chief():
+        save_model_file(model, cfg.out / "model.keras", metadata(cfg, data, mean, std, val_metrics))
+        write_json_atomic(cfg.out / "summary.json", summary)
+    if cfg.verbose:
+        print(json.dumps({"model": str(cfg.out / "model.keras"), **val_metrics}))
+    return summary
