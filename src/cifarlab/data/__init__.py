@@ -37,7 +37,7 @@ def load_dataset(
     source: str | Path,
     image_size: int | None = None,
     labels: str = "fine",
-    cache_dir: Path | None = None,
+    cache_dir: str | Path | None = None,
     use_cache: bool = True,
     progress: bool = True,
 ) -> Dataset:
@@ -52,7 +52,7 @@ def load_dataset(
     fmt, root = describe_source(source)
     size = int(image_size or DEFAULT_FOLDER_SIZE)
     options = {"format": fmt, "size": size, "labels": labels if fmt == "cifar100-python" else ""}
-    cache_file = cache_path(cache_dir or default_cache_dir(), source, source_key(source, options))
+    cache_file = cache_path(Path(cache_dir) if cache_dir else default_cache_dir(), source, source_key(source, options))
     cached = read_cache(cache_file) if use_cache else None
     if cached:
         meta, splits = cached

@@ -1,9 +1,10 @@
 """Decoded-array cache: decode a dataset once, then load it in well under a second.
 
-The key hashes the source's file list with each file's size and modification time (cheap to
-compute, changes whenever a file is added, removed or rewritten) plus the load options. The
-file is written to a temporary name and renamed, so an interrupted write never leaves a
-corrupt entry and a reader never sees a half-written one.
+The key hashes the source's file list with each file's size, modification time and inode
+(cheap to compute, changes whenever a file is added, removed or rewritten) plus the load
+options. The file is written to a temporary name and renamed, so an interrupted write never
+leaves a corrupt entry and a reader never sees a half-written one; a corrupt or unreadable
+entry (checked by CRC32) is ignored and rebuilt.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import hashlib
 import json
 import os
 import tempfile
-import zipfile
 import zlib
 from pathlib import Path
 
@@ -21,7 +21,9 @@ from platformdirs import user_cache_dir
 
 from cifarlab.data.dataset import Split
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+MAGIC = b"CIFARLAB-CACHE\n"
+ALIGN = 64
 
 
 def default_cache_dir() -> Path:
@@ -29,56 +31,130 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("CIFARLAB_CACHE") or user_cache_dir("cifarlab")) / "datasets"
 
 
+def _walk_stats(source: Path) -> list[str]:
+    """'relative path, size, mtime, inode' of every file under `source` (os.scandir: ~60k/0.5 s)."""
+    rows: list[str] = []
+    stack = [str(source)]
+    base = len(str(source.parent)) + 1
+    seen: set[tuple[int, int]] = set()
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir():  # follows symlinked folders (as the loaders do), once each
+                    stat = entry.stat()
+                    if (stat.st_dev, stat.st_ino) not in seen:
+                        seen.add((stat.st_dev, stat.st_ino))
+                        stack.append(entry.path)
+                    continue
+                if not entry.is_file():
+                    continue
+                stat = entry.stat()
+            except OSError:
+                continue
+            # size + mtime + inode: a rewrite within the file system's mtime granularity that
+            # keeps the size still gets a new inode when done by replace-on-save tools.
+            rows.append(f"{entry.path[base:]}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}")
+    rows.sort()
+    return rows
+
+
 def source_key(source: Path, options: dict) -> str:
+    """Hash of the load options and every source file's path, size, mtime and inode."""
     digest = hashlib.sha256(json.dumps({"v": CACHE_VERSION, **options}, sort_keys=True).encode())
-    paths = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
-    for path in paths:
-        stat = path.stat()
-        # size + mtime + inode: a rewrite within the file system's mtime granularity that
-        # keeps the size still gets a new inode when done by replace-on-save editors/tools.
-        digest.update(f"{path.relative_to(source.parent)}\0{stat.st_size}\0{stat.st_mtime_ns}"
-                      f"\0{stat.st_ino}\n".encode())
+    if source.is_file():
+        stat = source.stat()
+        rows = [f"{source.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}"]
+    else:
+        rows = _walk_stats(source)
+    digest.update("\n".join(rows).encode())
     return digest.hexdigest()[:24]
 
 
 def cache_path(cache_dir: Path, source: Path, key: str) -> Path:
-    return cache_dir / f"{source.name}-{key}.npz"
+    return Path(cache_dir) / f"{source.name}-{key}.cache"
+
+
+# File layout: MAGIC, 8-byte little-endian header length, JSON header (meta + one entry per
+# array: name, dtype, shape, offset, nbytes, crc32), then each array's raw bytes at a 64-byte
+# aligned offset. Reading is one readinto() per array straight into NumPy memory (a 60k-image
+# CIFAR set loads in well under a second), and the CRC32s catch a corrupt file.
 
 
 def read_cache(path: Path) -> tuple[dict, dict[str, Split]] | None:
-    """The cached (meta, splits), or None when absent or unreadable (it is then rebuilt)."""
+    """The cached (meta, splits), or None when absent, corrupt or foreign (it is then rebuilt)."""
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            meta = json.loads(bytes(npz["meta"]).decode())
-            splits = {s: Split(npz[f"{s}_images"], npz[f"{s}_labels"]) for s in meta["splits"]}
+        with open(path, "rb") as handle:
+            if handle.read(len(MAGIC)) != MAGIC:
+                return None
+            header_len = int.from_bytes(handle.read(8), "little")
+            if not 0 < header_len < 1 << 24:
+                return None
+            header = json.loads(handle.read(header_len).decode())
+            size = os.fstat(handle.fileno()).st_size
+            arrays: dict[str, np.ndarray] = {}
+            for spec in header["arrays"]:
+                array = np.empty(tuple(spec["shape"]), dtype=np.dtype(spec["dtype"]))
+                if array.nbytes != spec["nbytes"] or spec["offset"] + array.nbytes > size:
+                    return None
+                handle.seek(spec["offset"])
+                if array.nbytes and handle.readinto(memoryview(array).cast("B")) != array.nbytes:
+                    return None
+                if zlib.crc32(array) != spec["crc32"]:
+                    return None
+                arrays[spec["name"]] = array
+        meta = header["meta"]
+        splits = {s: Split(arrays[f"{s}_images"], arrays[f"{s}_labels"]) for s in meta["splits"]}
         classes, fingerprint = meta["classes"], meta["fingerprint"]
+        if not isinstance(fingerprint, str) or not isinstance(classes, list) or not splits:
+            return None
         for split in splits.values():
             if (split.images.dtype != np.uint8 or split.images.ndim != 4
                     or split.labels.shape != (split.images.shape[0],)):
                 return None
             if split.labels.size and not 0 <= split.labels.min() <= split.labels.max() < len(classes):
                 return None
-        if not isinstance(fingerprint, str) or not splits:
-            return None
         return meta, splits
-    except (OSError, EOFError, ValueError, KeyError, TypeError, UnicodeDecodeError,
-            zipfile.BadZipFile, zlib.error):
+    except (OSError, EOFError, ValueError, KeyError, TypeError, UnicodeDecodeError, MemoryError):
         return None  # corrupt or foreign file: the caller decodes the source again
 
 
 def write_cache(path: Path, meta: dict, splits: dict[str, Split]) -> None:
+    """Write atomically: a temporary file in the same folder, then os.replace."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {"meta": np.frombuffer(json.dumps({**meta, "splits": list(splits)}).encode(), np.uint8)}
+    arrays: list[tuple[str, np.ndarray]] = []
     for name, split in splits.items():
-        arrays[f"{name}_images"] = split.images
-        arrays[f"{name}_labels"] = split.labels
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+        arrays.append((f"{name}_images", np.ascontiguousarray(split.images, dtype=np.uint8)))
+        arrays.append((f"{name}_labels", np.ascontiguousarray(split.labels, dtype=np.int64)))
+    specs = [{"name": n, "dtype": a.dtype.str, "shape": list(a.shape), "nbytes": int(a.nbytes),
+              "crc32": zlib.crc32(a), "offset": 0} for n, a in arrays]
+    meta = {**meta, "splits": list(splits)}
+    # Offsets depend on the header length, which depends on the offsets' digits: reserve room.
+    header_len = len(json.dumps({"meta": meta, "arrays": specs})) + 32 * len(specs) + 64
+    offset = _align(len(MAGIC) + 8 + header_len)
+    for spec in specs:
+        spec["offset"] = offset
+        offset = _align(offset + spec["nbytes"])
+    header = json.dumps({"meta": meta, "arrays": specs}).encode().ljust(header_len)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".cache")
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
+            handle.write(MAGIC + header_len.to_bytes(8, "little") + header)
+            for spec, (_name, array) in zip(specs, arrays):
+                handle.seek(spec["offset"])
+                handle.write(memoryview(array).cast("B") if array.nbytes else b"")
+            handle.truncate(offset)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN

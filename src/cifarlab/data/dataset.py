@@ -6,7 +6,6 @@ import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from cifarlab.errors import CifarlabError
 
@@ -74,6 +73,8 @@ def with_validation(dataset: Dataset, fraction: float, seed: int = 0) -> Dataset
         return dataset
     if not 0 < fraction < 1:
         raise CifarlabError(f"--val-fraction must be between 0 and 1, got {fraction}")
+    from sklearn.model_selection import train_test_split  # slow import: only when needed
+
     train = dataset.split("train")
     index = np.arange(len(train))
     try:

@@ -1,0 +1,87 @@
+"""Benchmark dataset loading: first import (cold, fresh cache dir) and cached loads.
+
+    python bench/data_load.py [--data PATH] [--out bench/results/data_load.json]
+
+Targets (issue 2): first import <= 60 s, second (cached) load <= 2 s. The cached load is timed
+both in the same process and in a fresh Python process (what a second `cifarlab` command sees;
+interpreter and import time excluded, reported separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg"
+
+CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+from cifarlab.data import load_dataset
+t1 = time.perf_counter()
+d = load_dataset(sys.argv[1], cache_dir=sys.argv[2], progress=False)
+t2 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "cache": d.cache}))
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset source")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "data_load.json",
+                        help="where to write the JSON result")
+    args = parser.parse_args()
+
+    from cifarlab.data import load_dataset
+
+    with tempfile.TemporaryDirectory(prefix="cifarlab-bench-") as cache_dir:
+        t0 = time.perf_counter()
+        first = load_dataset(args.data, cache_dir=Path(cache_dir), progress=True)
+        first_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        second = load_dataset(args.data, cache_dir=Path(cache_dir), progress=False)
+        second_s = time.perf_counter() - t0
+        child = json.loads(subprocess.run(
+            [sys.executable, "-c", CHILD, str(args.data), cache_dir], check=True,
+            capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        cache_bytes = sum(p.stat().st_size for p in Path(cache_dir).iterdir())
+
+    assert second.fingerprint == first.fingerprint
+    result = {
+        "data": str(args.data),
+        "format": first.format,
+        "splits": {n: len(s) for n, s in first.splits.items()},
+        "image_size": list(first.image_size),
+        "first_load_s": round(first_s, 2),
+        "first_cache": first.cache,
+        "second_load_s_same_process": round(second_s, 3),
+        "second_cache": second.cache,
+        "second_load_s_fresh_process": round(child["load_s"], 3),
+        "fresh_process_import_s": round(child["import_s"], 3),
+        "fresh_process_cache": child["cache"],
+        "cache_file_mb": round(cache_bytes / 1e6, 1),
+        "targets": {"first_load_s": 60, "second_load_s": 2},
+        "ok": first_s <= 60 and max(second_s, child["load_s"]) <= 2,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "command": "python bench/data_load.py" + (f" --data {args.data}"
+                                                  if args.data != DEFAULT_DATA else ""),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
