@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -226,7 +227,10 @@ def keras_to_tflite(model, input_size: tuple[int, int], batch: int | None = None
     elif quantize not in ("none", "dynamic"):
         raise CifarlabError(f"unknown quantization {quantize!r}; use none, dynamic or int8")
     try:
-        return converter.convert()
+        with warnings.catch_warnings():
+            # uint8 pixel input is not a quantized tensor; TF warns it has no statistics for it
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+            return converter.convert()
     except Exception as exc:  # the converter raises ConverterError and plain exceptions
         raise CifarlabError(f"TFLite conversion failed ({exc.__class__.__name__}: {str(exc)[:300]})") from None
 

@@ -1,0 +1,189 @@
+"""`cifarlab export`: a `.keras` model -> LiteRT (.tflite), ONNX (.onnx) or a SavedModel folder.
+
+Every export gets a sidecar `<out>.json` holding the model's full metadata (class names, input
+size, ...) plus an `export` entry (format, quantization, parity result); ONNX files also carry
+it in `metadata_props["cifarlab"]` and SavedModels in `assets.extra/cifarlab.json`. Outputs are
+written to a temporary name in the target folder, checked, then renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cifarlab.errors import CifarlabError
+from cifarlab.export.parity import ParityResult, compare, keras_probabilities, sample_images
+from cifarlab.export.runtimes import sidecar_path
+
+FORMATS = ("litert", "onnx", "savedmodel")
+QUANTIZATIONS = ("none", "dynamic", "int8")
+SUFFIX = {"litert": ".tflite", "onnx": ".onnx", "savedmodel": ""}
+
+
+@dataclass
+class ExportConfig:
+    format: str
+    model: Path | None = None
+    out: Path | None = None
+    quantize: str = "none"
+    calibration_data: str | None = None
+    samples: int = 500
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.format not in FORMATS:
+            raise CifarlabError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.quantize not in QUANTIZATIONS:
+            raise CifarlabError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}")
+        if self.quantize != "none" and self.format != "litert":
+            raise CifarlabError(f"--quantize {self.quantize} is only available with --format litert; "
+                                "drop --quantize or export to litert")
+        if self.quantize == "int8" and not self.calibration_data:
+            raise CifarlabError("--quantize int8 needs real images to calibrate activation ranges; "
+                                "pass --calibration-data DATASET_OR_IMAGE_FOLDER (e.g. the training data)")
+        if self.samples < 1:
+            raise CifarlabError(f"--samples must be at least 1, got {self.samples}")
+        if self.out is not None and self.format != "savedmodel" and \
+                self.out.suffix.lower() != SUFFIX[self.format]:
+            raise CifarlabError(f"--out {self.out}: a {self.format} model file must end in "
+                                f"{SUFFIX[self.format]} (cifarlab picks the runtime by extension)")
+
+
+def default_out(model_path: Path, fmt: str, quantize: str) -> Path:
+    stem = model_path.stem + (f".{quantize}" if quantize != "none" else "")
+    if fmt == "savedmodel":
+        return model_path.with_name(f"{stem}_savedmodel")
+    return model_path.with_name(stem + SUFFIX[fmt])
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def replace_dir(tmp: Path, path: Path) -> None:
+    """Move folder `tmp` to `path`, replacing an existing folder with one rename each way."""
+    if path.exists() and not path.is_dir():
+        raise CifarlabError(f"--out {path}: exists and is not a folder; choose another path")
+    old = None
+    if path.exists():
+        old = path.with_name(f".old-{path.name}-{os.getpid()}")
+        os.replace(path, old)
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _export_metadata(meta: dict, config: ExportConfig, source: Path) -> dict:
+    return {**meta, "export": {"format": config.format, "quantize": config.quantize,
+                               "source_model": str(source)}}
+
+
+def _litert(model, meta, config, images, tmp_dir: Path):
+    from cifarlab.export.runtimes import LiteRTClassifier, keras_to_tflite
+
+    content = keras_to_tflite(model, tuple(meta["input_size"]), quantize=config.quantize,
+                              representative_images=images if config.quantize == "int8" else None)
+    path = tmp_dir / "model.tflite"
+    path.write_bytes(content)
+    classifier = LiteRTClassifier(model_path=path, metadata=meta, source=str(path))
+    return path, classifier.predict(images)
+
+
+def _onnx(model, meta, config, images, tmp_dir: Path):
+    from cifarlab.export.onnx import keras_to_onnx
+    from cifarlab.export.runtimes import OnnxClassifier
+
+    path = tmp_dir / "model.onnx"
+    path.write_bytes(keras_to_onnx(model, tuple(meta["input_size"]), meta))
+    return path, OnnxClassifier(path, meta).predict(images)
+
+
+def _savedmodel(model, meta, config, images, tmp_dir: Path):
+    import tensorflow as tf
+
+    path = tmp_dir / "savedmodel"
+    try:
+        model.export(str(path), format="tf_saved_model", verbose=False)
+    except Exception as exc:
+        raise CifarlabError(f"SavedModel export failed ({exc.__class__.__name__}: {exc})") from None
+    extra = path / "assets.extra"
+    extra.mkdir(exist_ok=True)
+    (extra / "cifarlab.json").write_text(json.dumps(meta, indent=2))
+    loaded = tf.saved_model.load(str(path))
+    probs = np.concatenate([loaded.serve(tf.constant(images[i : i + 256])).numpy()
+                            for i in range(0, len(images), 256)])
+    return path, probs
+
+
+EXPORTERS = {"litert": _litert, "onnx": _onnx, "savedmodel": _savedmodel}
+
+
+def export_model(config: ExportConfig, log=None) -> tuple[Path, ParityResult]:
+    """Export, check parity against Keras, write `<out>` and `<out>.json`; returns both."""
+    from cifarlab.models.io import load_keras_model, resolve_model_path
+
+    log = log or (lambda message: print(message, file=sys.stderr))
+    config.validate()
+    source = resolve_model_path(config.model)
+    if source.suffix.lower() != ".keras":
+        raise CifarlabError(f"--model {source}: export needs the .keras model (it is the source of "
+                            "every export format)")
+    model, meta = load_keras_model(source)
+    out = Path(config.out) if config.out else default_out(source, config.format, config.quantize)
+    size = tuple(meta["input_size"])
+    images, kind = sample_images(config.calibration_data, size, config.samples, config.seed)
+    reference = keras_probabilities(model, images)
+    full_meta = _export_metadata(meta, config, source)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".tmp-export-{out.name}-"))
+    try:
+        path, probs = EXPORTERS[config.format](model, full_meta, config, images, tmp_dir)
+        parity = compare(reference, probs, config.quantize != "none", kind)
+        full_meta["export"]["parity"] = parity.as_dict()
+        if config.format == "savedmodel":
+            (path / "assets.extra" / "cifarlab.json").write_text(json.dumps(full_meta, indent=2))
+            replace_dir(path, out)
+        else:
+            os.replace(path, out)
+        atomic_write(sidecar_path(out), json.dumps(full_meta, indent=2).encode())
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return out, parity
+
+
+def _size(path: Path) -> str:
+    total = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() \
+        else path.stat().st_size
+    return f"{total / 1024:.0f} KiB" if total < 1024**2 else f"{total / 1024**2:.1f} MiB"
+
+
+def run_export(config: ExportConfig, out=None) -> int:
+    out = out or sys.stdout
+    path, parity = export_model(config)
+    quant = "" if config.quantize == "none" else f", {config.quantize} quantized"
+    print(f"exported {path} ({config.format}{quant}, {_size(path)}); metadata in "
+          f"{sidecar_path(path)}", file=out)
+    print(parity.summary(), file=out)
+    if not parity.passed:
+        print("cifarlab export: parity check failed; the exported model was still written, but "
+              "it does not reproduce the Keras model closely enough", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,132 @@
+"""Parity check: does an exported model give the same answers as the Keras model it came from?
+
+Both run on the same uint8 sample (real images from `--calibration-data`, else generated ones);
+the result is the max absolute difference of the probabilities and the top-1 agreement.
+A float export passes when the difference is at most `FLOAT_TOLERANCE`; a quantized one
+(dynamic or int8) when top-1 agreement is at least `QUANTIZED_MIN_AGREEMENT`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cifarlab.errors import CifarlabError
+
+FLOAT_TOLERANCE = 1e-4
+QUANTIZED_MIN_AGREEMENT = 0.99
+
+
+@dataclass
+class ParityResult:
+    samples: int
+    sample_source: str
+    max_abs_diff: float
+    top1_agreement: float
+    criterion: str
+    passed: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        verdict = "PASS" if self.passed else "FAIL"
+        return (f"parity on {self.samples} {self.sample_source}: max |p_export - p_keras| = "
+                f"{self.max_abs_diff:.2e}, top-1 agreement {self.top1_agreement:.2%} -> {verdict} "
+                f"({self.criterion})")
+
+
+def compare(reference: np.ndarray, exported: np.ndarray, quantized: bool, sample_source: str) -> ParityResult:
+    reference = np.asarray(reference, np.float32)
+    exported = np.asarray(exported, np.float32)
+    if reference.shape != exported.shape:
+        raise CifarlabError(f"exported model gives outputs of shape {exported.shape}, Keras "
+                            f"{reference.shape}; the export is broken")
+    diff = float(np.abs(reference - exported).max()) if reference.size else 0.0
+    if not np.isfinite(exported).all():
+        diff = float("inf")
+    agreement = float((reference.argmax(1) == exported.argmax(1)).mean()) if len(reference) else 1.0
+    if quantized:
+        criterion = f"quantized: top-1 agreement >= {QUANTIZED_MIN_AGREEMENT:.0%}"
+        passed = agreement >= QUANTIZED_MIN_AGREEMENT and np.isfinite(diff)
+    else:
+        criterion = f"float: max difference <= {FLOAT_TOLERANCE:g}"
+        passed = diff <= FLOAT_TOLERANCE
+    return ParityResult(len(reference), sample_source, diff, agreement, criterion, bool(passed))
+
+
+def keras_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The reference: the Keras model in inference mode through one traced tf.function."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, *images.shape[1:]), tf.uint8)
+    call = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    return np.concatenate([call(images[i : i + batch_size]).numpy()
+                           for i in range(0, len(images), batch_size)])
+
+
+def generated_images(n: int, size: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """Image-like uint8 samples when no real data is given: smooth random colour fields (low-res
+    noise upsampled), some with a bright filled shape, plus pixel noise."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    height, width = size
+    out = np.empty((n, height, width, 3), np.uint8)
+    for i in range(n):
+        grid = int(rng.integers(2, 9))
+        base = rng.uniform(0, 255, (grid, grid, 3)).astype(np.float32)
+        image = cv2.resize(base, (width, height), interpolation=cv2.INTER_CUBIC)
+        if i % 2:
+            color = tuple(float(c) for c in rng.uniform(0, 255, 3))
+            cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
+            r = int(rng.integers(max(2, min(size) // 8), max(3, min(size) // 3)))
+            cv2.circle(image, (cx, cy), r, color, -1)
+        image += rng.normal(0, 8, image.shape).astype(np.float32)
+        out[i] = np.clip(image, 0, 255).astype(np.uint8)
+    return out
+
+
+def sample_images(source: str | Path | None, size: tuple[int, int], n: int,
+                  seed: int = 0) -> tuple[np.ndarray, str]:
+    """Up to `n` uint8 images at `size` and a description of where they came from.
+
+    source: a dataset `load_dataset` reads (CIFAR archive/folder, image folder), or image files,
+    folders or globs as `cifarlab predict` takes them; None -> generated images.
+    """
+    if source is None:
+        return generated_images(n, size, seed), "generated images"
+    from cifarlab.data import load_dataset
+    from cifarlab.data.images import resize_rgb
+
+    rng = np.random.default_rng(seed)
+    path = Path(source).expanduser()
+    dataset = None
+    if path.exists():
+        try:
+            dataset = load_dataset(path, image_size=size[0], progress=False)
+        except CifarlabError:
+            dataset = None  # not a dataset layout: treat it as plain image files below
+    if dataset is not None:
+        pools = [s.images for s in dataset.splits.values() if len(s)]
+        images = np.concatenate(pools) if pools else np.zeros((0, *size, 3), np.uint8)
+        if len(images) > n:
+            images = images[np.sort(rng.choice(len(images), n, replace=False))]
+        if images.shape[1:3] != tuple(size):
+            images = np.stack([resize_rgb(i, size) for i in images])
+        kind = "images from " + str(source)
+    else:
+        from cifarlab.predict.core import gather_inputs, _load
+
+        files = [p for p, error in gather_inputs([str(source)]) if error is None]
+        if len(files) > n:
+            files = [files[i] for i in np.sort(rng.choice(len(files), n, replace=False))]
+        loaded = [x for x in (_load(p, size) for p in files) if isinstance(x, np.ndarray)]
+        images = np.stack(loaded) if loaded else np.zeros((0, *size, 3), np.uint8)
+        kind = "images from " + str(source)
+    if not len(images):
+        raise CifarlabError(f"--calibration-data {source}: no readable images found; pass a dataset "
+                            "or a folder of image files")
+    return images, kind
