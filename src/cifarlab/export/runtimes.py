@@ -126,7 +126,7 @@ class LiteRTClassifier:
         if not self._resizable and self._fixed_batch != 1:
             return self.predict(image[None])[0]
         self._set_batch(1)
-        self._interp.set_tensor(self._in_index, self._prepare(np.asarray(image, np.uint8)[None]))
+        self._interp.set_tensor(self._in_index, self._prepare(np.ascontiguousarray(image, np.uint8)[None]))
         self._interp.invoke()
         return self._output()[0]
 
@@ -185,7 +185,7 @@ class OnnxClassifier:
         return self._session.run([self._output], {self._input: feed})[0].astype(np.float32, copy=False)
 
     def predict_one(self, image: np.ndarray) -> np.ndarray:
-        return self._run(check_batch(image, self.input_size))[0]
+        return self._run(np.ascontiguousarray(check_batch(image, self.input_size)))[0]
 
     def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         images = check_batch(images, self.input_size)
