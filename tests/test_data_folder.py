@@ -140,6 +140,7 @@ def test_cache_hit_miss_and_invalidation(tmp_path):
     cv2.imwrite(str(root / "train" / "square" / "new.png"), np.zeros((16, 16, 3), np.uint8))
     added = load_dataset(root, cache_dir=cache)
     assert added.cache == "miss" and len(added.split("train")) == 10
+    assert len(list(cache.iterdir())) == 1  # the stale entry was replaced, not kept
 
     # other options have their own entry
     assert load_dataset(root, cache_dir=cache, image_size=8).cache == "miss"
@@ -166,6 +167,15 @@ def test_corrupt_cache_is_rebuilt(tmp_path, damage):
     assert read_cache(entry) is not None
     assert load_dataset(root, cache_dir=cache).cache == "hit"
     assert not [p for p in cache.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_unwritable_cache_only_warns(tmp_path, capsys):
+    root = write_image_folder(tmp_path / "d", {"train": 3}, size=16)
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    data = load_dataset(root, cache_dir=blocker / "cache")
+    assert len(data.split("train")) == 3
+    assert "cannot write the dataset cache" in capsys.readouterr().err
 
 
 def test_default_cache_dir_follows_env(tmp_path, monkeypatch):

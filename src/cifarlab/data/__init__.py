@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from cifarlab.data.cache import cache_path, default_cache_dir, read_cache, source_key, write_cache
+from cifarlab.data.cache import cache_path, default_cache_dir, load_cached, write_cache
 from cifarlab.data.cifar import CIFAR10_CLASSES, detect_cifar_format, load_cifar
 from cifarlab.data.dataset import Dataset, Split, fingerprint_arrays, with_validation
 from cifarlab.data.folder import is_image_folder, list_files, load_image_folder
@@ -52,8 +53,8 @@ def load_dataset(
     fmt, root = describe_source(source)
     size = int(image_size or DEFAULT_FOLDER_SIZE)
     options = {"format": fmt, "size": size, "labels": labels if fmt == "cifar100-python" else ""}
-    cache_file = cache_path(Path(cache_dir) if cache_dir else default_cache_dir(), source, source_key(source, options))
-    cached = read_cache(cache_file) if use_cache else None
+    cache_file = cache_path(Path(cache_dir) if cache_dir else default_cache_dir(), source, options)
+    key, cached = load_cached(cache_file, source, options) if use_cache else ("", None)
     if cached:
         meta, splits = cached
         return Dataset(meta["classes"], splits, fmt, str(source), meta["fingerprint"], "hit")
@@ -64,11 +65,17 @@ def load_dataset(
     else:
         classes, splits = load_cifar(root, fmt, labels)
         if size != 32:
-            from cifarlab.data.images import resize_rgb
             import numpy as np
+
+            from cifarlab.data.images import resize_rgb
             splits = {n: Split(np.stack([resize_rgb(i, (size, size)) for i in s.images]), s.labels)
                       for n, s in splits.items()}
     fingerprint = fingerprint_arrays(classes, splits)
     if use_cache:
-        write_cache(cache_file, {"classes": classes, "fingerprint": fingerprint, "format": fmt}, splits)
+        try:
+            write_cache(cache_file, {"classes": classes, "fingerprint": fingerprint, "format": fmt,
+                                     "source_key": key}, splits)
+        except OSError as exc:  # a full disk or read-only cache must not stop the command
+            print(f"warning: cannot write the dataset cache {cache_file} ({exc}); set "
+                  "--cache-dir or $CIFARLAB_CACHE to a writable folder", file=sys.stderr)
     return Dataset(classes, splits, fmt, str(source), fingerprint, "miss" if use_cache else "off")

@@ -1,6 +1,7 @@
 """Decoded-array cache: decode a dataset once, then load it in well under a second.
 
-The key hashes the source's file list with each file's size, modification time and inode
+An entry is named after the source path and load options; inside, the content key hashes the
+source's file list with each file's size, modification time and inode
 (cheap to compute, changes whenever a file is added, removed or rewritten) plus the load
 options. The file is written to a temporary name and renamed, so an interrupted write never
 leaves a corrupt entry and a reader never sees a half-written one; a corrupt or unreadable
@@ -75,8 +76,29 @@ def source_key(source: Path, options: dict) -> str:
     return digest.hexdigest()[:24]
 
 
-def cache_path(cache_dir: Path, source: Path, key: str) -> Path:
-    return Path(cache_dir) / f"{source.name}-{key}.cache"
+def cache_path(cache_dir: Path, source: Path, options: dict) -> Path:
+    """One entry per (source path, load options): a changed source overwrites its entry
+    instead of leaving the stale one behind. Its content key is stored inside the entry."""
+    digest = hashlib.sha256(json.dumps({"v": CACHE_VERSION, "source": str(source), **options},
+                                       sort_keys=True).encode())
+    return Path(cache_dir) / f"{source.name}-{digest.hexdigest()[:16]}.cache"
+
+
+def load_cached(path: Path, source: Path, options: dict) -> tuple[str, tuple[dict, dict[str, Split]] | None]:
+    """(content key of `source`, cached (meta, splits) if the entry is for that key, else None).
+
+    The entry is read while the source's files are stat-ed (both release the GIL), so a hit
+    costs about max(read, stat) instead of their sum.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(read_cache, path)
+        key = source_key(source, options)
+        cached = pending.result()
+    if cached and cached[0].get("source_key") == key:
+        return key, cached
+    return key, None
 
 
 # File layout: MAGIC, 8-byte little-endian header length, JSON header (meta + one entry per
