@@ -1,0 +1,182 @@
+"""The evaluation plots, each rendered to PNG bytes with matplotlib's Agg canvas (no pyplot, no
+display, no global figure state).
+
+Kept cheap for many classes: per-class ROC / PR curves are drawn only for <= 20 classes (beyond
+that only the micro and macro averages); confusion-matrix cells carry numbers only for <= 20
+classes; curves are thinned to at most ~2,000 points each before drawing.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from cifarlab.evaluation.metrics import Curves
+
+PER_CLASS_CURVES_MAX = 20
+ANNOTATE_MAX = 20
+MAX_CURVE_POINTS = 2000
+DPI = 100
+GRID_COLUMNS = 5
+GRID_TILE = 96  # misclassified images are upscaled (nearest) to at least this many pixels
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(x) <= MAX_CURVE_POINTS:
+        return x, y
+    keep = np.unique(np.linspace(0, len(x) - 1, MAX_CURVE_POINTS).astype(int))
+    return x[keep], y[keep]
+
+
+def _tick_size(n: int) -> float:
+    return 9 if n <= 10 else 7 if n <= 20 else max(3.5, 9 - n / 15)
+
+
+def confusion_matrix_png(matrix: np.ndarray, class_names: list[str], normalized: bool) -> bytes:
+    n = len(class_names)
+    side = float(np.clip(2.5 + 0.45 * n, 5, 16))
+    fig = Figure(figsize=(side + 1.2, side), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1 if normalized else max(int(matrix.max()), 1),
+                      interpolation="nearest")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_xticks(range(n), class_names, rotation=90, fontsize=_tick_size(n))
+    ax.set_yticks(range(n), class_names, fontsize=_tick_size(n))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title("Confusion matrix (row-normalized: recall per true class)" if normalized
+                 else "Confusion matrix (counts)")
+    if n <= ANNOTATE_MAX:
+        threshold = (1 if normalized else matrix.max()) / 2
+        for (r, c), value in np.ndenumerate(matrix):
+            text = f"{value:.2f}" if normalized else str(int(value))
+            ax.text(c, r, text, ha="center", va="center", fontsize=8 if n <= 10 else 6,
+                    color="white" if value > threshold else "black")
+    return _png(fig)
+
+
+def _curves_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], scores: dict, per_class: list,
+                class_names: list[str], kind: str) -> bytes:
+    fig = Figure(figsize=(9.5, 6), layout="constrained")
+    ax = fig.add_subplot()
+    n = len(class_names)
+    score_name = "AUC" if kind == "roc" else "AP"
+    if n <= PER_CLASS_CURVES_MAX:
+        for c, name in enumerate(class_names):
+            if str(c) in curves:
+                x, y = _thin(*curves[str(c)])
+                ax.plot(x, y, lw=1, alpha=0.8, label=f"{name} ({score_name} {per_class[c]:.3f})")
+    for key, style in (("micro", dict(color="black", ls="--", lw=2.2)),
+                       ("macro", dict(color="crimson", ls=":", lw=2.2))):
+        if key in curves:
+            x, y = _thin(*curves[key])
+            ax.plot(x, y, label=f"{key} average ({score_name} {scores[key]:.3f})", **style)
+    if kind == "roc":
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="-", alpha=0.5)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title("ROC, one-vs-rest" + ("" if n <= PER_CLASS_CURVES_MAX
+                                           else f" ({n} classes: micro/macro only)"))
+    else:
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_title("Precision-recall, one-vs-rest" + ("" if n <= PER_CLASS_CURVES_MAX
+                                                         else f" ({n} classes: micro/macro only)"))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _png(fig)
+
+
+def roc_png(curves: Curves, metrics: dict, class_names: list[str]) -> bytes:
+    per_class = [row["roc_auc"] for row in metrics["per_class"]]
+    return _curves_png(curves.roc, metrics["roc_auc"], per_class, class_names, "roc")
+
+
+def pr_png(curves: Curves, metrics: dict, class_names: list[str]) -> bytes:
+    per_class = [row["average_precision"] for row in metrics["per_class"]]
+    return _curves_png(curves.pr, metrics["average_precision"], per_class, class_names, "pr")
+
+
+def reliability_png(calibration: dict) -> bytes:
+    table = calibration["table"]
+    fig = Figure(figsize=(6.5, 7), layout="constrained")
+    top, bottom = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    lower = np.array([b["lower"] for b in table])
+    width = lower[1] - lower[0] if len(lower) > 1 else 1.0
+    centers = lower + width / 2
+    acc = np.array([b["accuracy"] if b["accuracy"] is not None else 0.0 for b in table])
+    conf = np.array([b["confidence"] if b["confidence"] is not None else c
+                     for b, c in zip(table, centers)])
+    counts = np.array([b["count"] for b in table])
+    filled = counts > 0
+    top.bar(centers[filled], acc[filled], width=width * 0.95, color="steelblue", edgecolor="navy",
+            label="accuracy in bin")
+    top.bar(centers[filled], (conf - acc)[filled], bottom=acc[filled], width=width * 0.95,
+            color="salmon", alpha=0.45, edgecolor="red", hatch="//", label="gap to confidence")
+    top.plot([0, 1], [0, 1], color="grey", ls="--", label="perfect calibration")
+    top.set_ylabel("accuracy")
+    top.set_ylim(0, 1)
+    top.set_title(f"Reliability diagram ({len(table)} bins), ECE = {calibration['ece']:.4f}")
+    top.legend(loc="upper left", fontsize=8)
+    top.grid(alpha=0.3)
+    bottom.bar(centers, counts, width=width * 0.95, color="grey")
+    bottom.set_xlabel("top-1 confidence")
+    bottom.set_ylabel("images")
+    bottom.set_xlim(0, 1)
+    return _png(fig)
+
+
+def per_class_accuracy_png(metrics: dict) -> bytes:
+    rows = metrics["per_class"]
+    n = len(rows)
+    fig = Figure(figsize=(7.5, float(np.clip(1 + 0.28 * n, 3, 26))), layout="constrained")
+    ax = fig.add_subplot()
+    acc = np.array([r["accuracy"] if r["accuracy"] is not None else 0.0 for r in rows])
+    order = np.arange(n)[::-1]  # first class at the top
+    colors = ["indianred" if a < metrics["accuracy"] else "seagreen" for a in acc]
+    ax.barh(range(n), acc[order], color=[colors[i] for i in order])
+    ax.set_yticks(range(n), [rows[i]["class"] for i in order], fontsize=_tick_size(n))
+    ax.axvline(metrics["accuracy"], color="black", ls="--", lw=1,
+               label=f"overall accuracy {metrics['accuracy']:.3f}")
+    if n <= 40:
+        for y, i in enumerate(order):
+            ax.text(min(acc[i] + 0.01, 0.93), y, f"{acc[i]:.2f}", va="center", fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("accuracy (recall) per true class")
+    ax.set_title("Per-class accuracy")
+    ax.legend(loc="lower right", fontsize=8)
+    return _png(fig)
+
+
+def upscale_nearest(image: np.ndarray, tile: int = GRID_TILE) -> np.ndarray:
+    factor = max(1, -(-tile // max(image.shape[:2])))
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+def misclassified_png(images: np.ndarray, errors: list[dict]) -> bytes:
+    """Grid of the most confidently wrong images, each titled true / pred / confidence."""
+    shown = errors[: GRID_COLUMNS * 5]
+    columns = max(1, min(GRID_COLUMNS, len(shown)))
+    rows = max(1, -(-len(shown) // columns))
+    fig = Figure(figsize=(2.1 * columns, 2.35 * rows + 0.4), layout="constrained")
+    fig.suptitle("Most confidently wrong" if shown else "No misclassified images")
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, err in zip(axes, shown):
+        ax.imshow(upscale_nearest(images[err["index"]]), interpolation="nearest")
+        ax.set_title(f"#{err['index']} true: {err['true']}\npred: {err['pred']} ({err['confidence']:.2f})",
+                     fontsize=7.5)
+    return _png(fig)
