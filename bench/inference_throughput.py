@@ -1,0 +1,170 @@
+"""Inference speed of the three runtimes side by side: Keras (one traced tf.function), LiteRT
+(XNNPACK) and ONNX Runtime (CPU), on the same model and inputs.
+
+Measures single-image latency (p50/p99 over --single-runs calls of the per-frame path:
+`predict_one` for LiteRT/ONNX, a batch-1 call for Keras) and batch throughput (images/s at
+--batch-size). Model: --model, else the shipped models/cifar10-fast.keras, else a freshly built
+*untrained* `fast` model (same architecture and cost; the results say which).
+
+    python bench/inference_throughput.py [--model M] [--threads N]
+writes bench/results/inference_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "models" / "cifar10-fast.keras"
+
+
+def timed(fn, runs: int, warmup: int) -> np.ndarray:
+    for _ in range(warmup):
+        fn()
+    out = np.empty(runs)
+    for i in range(runs):
+        start = time.perf_counter()
+        fn()
+        out[i] = time.perf_counter() - start
+    return out
+
+
+def fresh_model(folder: Path) -> Path:
+    from cifarlab.data import CIFAR10_CLASSES
+    from cifarlab.models.io import save_model_file
+    from cifarlab.models.registry import build_model
+
+    mean = np.array([125.3, 123.0, 113.9], np.float32)
+    std = np.array([63.0, 62.1, 66.7], np.float32)
+    model = build_model("fast", (32, 32), 10, mean, std)
+    return save_model_file(model, folder / "untrained-fast.keras", {
+        "class_names": list(CIFAR10_CLASSES), "input_size": [32, 32], "mean": mean.tolist(),
+        "std": std.tolist(), "model": "fast", "command": "bench/inference_throughput.py (untrained)",
+        "version": "bench", "val_metrics": {}, "created": "bench"})
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="intra-op threads for every runtime")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--single-runs", type=int, default=2000)
+    parser.add_argument("--batch-runs", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "inference_throughput.json")
+    args = parser.parse_args(argv)
+    load_at_start = round(os.getloadavg()[0], 2)  # other processes on the machine skew timings
+
+    import tensorflow as tf
+
+    from cifarlab.export.onnx import keras_to_onnx
+    from cifarlab.export.runtimes import LiteRTClassifier, OnnxClassifier, keras_to_tflite
+    from cifarlab.models.io import load_keras_model
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tmp = Path(tempfile.mkdtemp(prefix="cifarlab-bench-"))
+    if args.model:
+        path, which = args.model, f"--model {args.model}"
+    elif SHIPPED.is_file():
+        path, which = SHIPPED, f"shipped {SHIPPED.relative_to(ROOT)}"
+    else:
+        path, which = fresh_model(tmp), "freshly built untrained `fast` model (no shipped model found)"
+    model, meta = load_keras_model(path)
+    size = tuple(meta["input_size"])
+    params = int(model.count_params())
+
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, (args.batch_size, *size, 3), dtype=np.uint8)
+    single = batch[0]
+
+    spec = tf.TensorSpec((None, *size, 3), tf.uint8)
+    keras_fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    single_tf = tf.constant(single[None])
+    batch_tf = tf.constant(batch)
+
+    start = time.perf_counter()
+    litert = LiteRTClassifier(keras_to_tflite(model, size), metadata=meta, num_threads=args.threads)
+    litert_convert = time.perf_counter() - start
+    start = time.perf_counter()
+    onnx_path = tmp / "model.onnx"
+    onnx_path.write_bytes(keras_to_onnx(model, size, meta))
+    onnx = OnnxClassifier(onnx_path, meta, num_threads=args.threads)
+    onnx_convert = time.perf_counter() - start
+
+    reference = keras_fn(batch_tf).numpy()
+    runtimes = {
+        "keras_tf_function": (lambda: keras_fn(single_tf).numpy(), lambda: keras_fn(batch_tf).numpy(),
+                              reference, None),
+        "litert_xnnpack": (lambda: litert.predict_one(single), lambda: litert.predict(batch, args.batch_size),
+                           litert.predict(batch), litert_convert),
+        "onnxruntime_cpu": (lambda: onnx.predict_one(single), lambda: onnx.predict(batch, args.batch_size),
+                            onnx.predict(batch), onnx_convert),
+    }
+    results = {}
+    for name, (one, many, probs, convert_s) in runtimes.items():
+        lat = timed(one, args.single_runs, warmup=50) * 1e3
+        thr = timed(many, args.batch_runs, warmup=3)
+        results[name] = {
+            "single_latency_ms": {"p50": round(float(np.percentile(lat, 50)), 4),
+                                  "p99": round(float(np.percentile(lat, 99)), 4),
+                                  "mean": round(float(lat.mean()), 4)},
+            f"batch{args.batch_size}_images_per_s": round(float(args.batch_size / np.median(thr)), 1),
+            "max_abs_diff_vs_keras": float(np.abs(probs - reference).max()),
+            "conversion_s": None if convert_s is None else round(convert_s, 2),
+        }
+        r = results[name]
+        print(f"{name:18s} single p50 {r['single_latency_ms']['p50']:.3f} ms  "
+              f"p99 {r['single_latency_ms']['p99']:.3f} ms  batch {args.batch_size}: "
+              f"{r[f'batch{args.batch_size}_images_per_s']:,.0f} img/s", file=sys.stderr)
+
+    import ai_edge_litert
+    import onnxruntime
+
+    report = {
+        "benchmark": "inference_throughput",
+        "command": "python bench/inference_throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "model": which,
+        "model_params": params,
+        "input_size": list(size),
+        "threads": args.threads,
+        "batch_size": args.batch_size,
+        "single_runs": args.single_runs,
+        "batch_runs": args.batch_runs,
+        "inputs": "random uint8 images (speed does not depend on content)",
+        "notes": "timings are wall-clock on a shared machine; see environment.load_average_*. "
+                 "single-image = the per-frame path (LiteRT/ONNX predict_one; Keras batch-1 "
+                 "tf.function call incl. .numpy()); throughput = median over batch runs",
+        "results": results,
+        "environment": {
+            "python": platform.python_version(), "machine": platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "load_average_1m_at_start": load_at_start,
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+            "tensorflow": tf.__version__,
+            "ai_edge_litert": getattr(ai_edge_litert, "__version__", "?"),
+            "onnxruntime": onnxruntime.__version__,
+        },
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = args.out.with_name(f".tmp-{args.out.name}")
+    tmp_out.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp_out, args.out)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
