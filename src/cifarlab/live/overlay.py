@@ -1,0 +1,126 @@
+"""The on-screen overlay, drawn with OpenCV in place on the BGR frame.
+
+Every text sits on a filled, darkened (75% black) box so it stays readable on bright and dark
+scenes alike. Only those small boxes are blended, never the whole frame: the overlay costs well
+under a millisecond at 1080p.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from cifarlab.live.predictor import UNCERTAIN, Prediction
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+ROI_ON = (0, 255, 0)          # BGR: green box while classifying
+ROI_OFF = (160, 160, 160)     # grey box while inference is off
+WHITE = (255, 255, 255)
+YELLOW = (0, 220, 255)
+RED = (60, 60, 255)
+BAR = (0, 200, 0)
+BAR_TOP = (0, 255, 255)
+HELP = "click: inference on/off | space: pause | +/-: ROI size | s: snapshot | q/Esc: quit"
+
+
+@dataclass
+class OverlayState:
+    roi: tuple[int, int, int, int]
+    prediction: Prediction | None = None
+    fps: float = 0.0
+    inference_ms: float = 0.0
+    inference_on: bool = True
+    paused: bool = False
+    backend: str = ""
+    notice: str | None = None
+    show_help: bool = True
+    extra: list[str] = field(default_factory=list)
+
+
+def dark_box(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
+    """Darken a rectangle to 25% of its brightness (a semi-transparent black box)."""
+    h, w = frame.shape[:2]
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 > x0 and y1 > y0:
+        region = frame[y0:y1, x0:x1]
+        np.right_shift(region, 2, out=region)
+
+
+def text_box(frame: np.ndarray, text: str, x: int, y: int, scale: float, color=WHITE,
+             thickness: int = 1, pad: int = 6) -> tuple[int, int]:
+    """Text with its top-left corner at (x, y) on a dark box; returns the box's (width, height)."""
+    (tw, th), base = cv2.getTextSize(text, FONT, scale, thickness)
+    bw, bh = tw + 2 * pad, th + base + 2 * pad
+    dark_box(frame, x, y, x + bw, y + bh)
+    cv2.putText(frame, text, (x + pad, y + pad + th), FONT, scale, color, thickness, cv2.LINE_AA)
+    return bw, bh
+
+
+def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
+    height, width = frame.shape[:2]
+    unit = max(0.4, min(height, width * 9 / 16) / 720.0)   # 1.0 at 720p
+    scale, thick = 0.6 * unit, max(1, int(round(1.5 * unit)))
+    margin = int(10 * unit)
+
+    # ROI box (thick outline with a dark halo so it shows on bright and dark backgrounds)
+    x, y, w, h = state.roi
+    color = ROI_ON if state.inference_on else ROI_OFF
+    cv2.rectangle(frame, (x - 2, y - 2), (x + w + 1, y + h + 1), (0, 0, 0), 1)
+    cv2.rectangle(frame, (x, y), (x + w - 1, y + h - 1), color, max(2, thick + 1))
+
+    # label + confidence just above the ROI (below it when there is no room)
+    pred = state.prediction
+    if state.inference_on and pred is not None:
+        label = f"{pred.label} {pred.confidence * 100:.0f}%" if pred.label != UNCERTAIN else \
+            f"uncertain ({pred.top_class}? {pred.confidence * 100:.0f}%)"
+        big = scale * 1.4
+        (tw, th), base = cv2.getTextSize(label, FONT, big, thick + 1)
+        by = y - th - base - 12 - 4
+        if by < 0:
+            by = y + h + 4
+        text_box(frame, label, x, by, big, WHITE if pred.label != UNCERTAIN else YELLOW, thick + 1)
+    elif not state.inference_on:
+        text_box(frame, "inference OFF - click to resume", x, max(0, y - int(34 * unit)), scale,
+                 ROI_OFF, thick)
+
+    # top-k bars, top-left
+    if state.inference_on and pred is not None:
+        row = int(26 * unit)
+        bar_w = int(160 * unit)
+        name_w = max(cv2.getTextSize(n, FONT, scale, thick)[0][0] for n, _ in pred.top_k)
+        box_w = name_w + bar_w + int(80 * unit)
+        dark_box(frame, margin, margin, margin + box_w, margin + row * len(pred.top_k) + 8)
+        for i, (name, p) in enumerate(pred.top_k):
+            ty = margin + row * i + int(19 * unit)
+            cv2.putText(frame, name, (margin + 6, ty), FONT, scale, WHITE, thick, cv2.LINE_AA)
+            bx = margin + 12 + name_w
+            cv2.rectangle(frame, (bx, ty - int(13 * unit)), (bx + bar_w, ty + 2), (90, 90, 90), 1)
+            cv2.rectangle(frame, (bx, ty - int(13 * unit)), (bx + int(bar_w * p), ty + 2),
+                          BAR_TOP if i == 0 else BAR, -1)
+            cv2.putText(frame, f"{p * 100:.0f}%", (bx + bar_w + 6, ty), FONT, scale, WHITE, thick,
+                        cv2.LINE_AA)
+
+    # status, top-right
+    status = (f"FPS {state.fps:4.1f} | inference {state.inference_ms:.1f} ms"
+              f"{' (' + state.backend + ')' if state.backend else ''} | "
+              f"inference {'ON' if state.inference_on else 'OFF'}"
+              f"{' | PAUSED' if state.paused else ''}")
+    (sw, _), _ = cv2.getTextSize(status, FONT, scale, thick)
+    text_box(frame, status, width - sw - 12 - margin, margin, scale,
+             WHITE if state.inference_on else ROI_OFF, thick)
+
+    # notice (reconnecting, paused...), centred above the help line
+    if state.notice:
+        ns = scale * 1.1
+        (nw, nh), nb = cv2.getTextSize(state.notice, FONT, ns, thick + 1)
+        ny = height - nh - nb - 12 - margin - int(40 * unit)
+        text_box(frame, state.notice, max(0, (width - nw) // 2 - 8), ny, ns, RED, thick + 1)
+
+    # help line, bottom-left
+    if state.show_help:
+        hs = max(0.4, scale * 0.8)
+        (_, hh), hb = cv2.getTextSize(HELP, FONT, hs, 1)
+        text_box(frame, HELP, margin, height - hh - hb - 12 - margin, hs, WHITE, 1)
+    return frame
