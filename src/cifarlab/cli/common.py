@@ -18,7 +18,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, required: bool = True) -
     group.add_argument("--labels", choices=["fine", "coarse"], default="fine",
                        help="CIFAR-100 label set")
     group.add_argument("--cache-dir", type=Path, default=None,
-                       help="decoded-array cache (default: $CIFARLAB_CACHE or ~/.cache/cifarlab)")
+                       help="decoded-array cache (default: $CIFARLAB_CACHE/datasets or ~/.cache/cifarlab/datasets)")
     group.add_argument("--no-cache", action="store_true", help="decode the source without the cache")
 
 

@@ -20,11 +20,20 @@ COMMANDS = {
 }
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show each option's default, except None/False (their help says what happens instead)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cifarlab",
         description="Train, evaluate, export and run small-image classifiers live on a camera.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"cifarlab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -32,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, summary in COMMANDS.items():
         module = importlib.import_module(f"cifarlab.cli.{name}")
         cmd = sub.add_parser(name, help=summary, description=summary,
-                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                             formatter_class=HelpFormatter)
         cmd.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show full tracebacks on errors")
         module.add_arguments(cmd)

@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "mirrored with several GPUs, else one device")
     parser.add_argument("--limit-train", type=int, default=None, metavar="N",
                         help="train on a seeded random subset of N training images")
+    parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="compute precision: auto = bfloat16 on CPUs with native BF16 (AVX512-BF16/AMX), "
+                             "float16 on GPUs, else float32; the saved model is float32 either way")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     recipe = parser.add_argument_group("recipe (default: the preset's value, shown as seed / fast)")
     for name, kind, text in (
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = TrainConfig(
         data=args.data, model=args.model, out=args.out, seed=args.seed, resume=args.resume,
-        strategy=args.strategy, image_size=args.image_size, labels=args.labels,
+        strategy=args.strategy, precision=args.precision, image_size=args.image_size, labels=args.labels,
         cache_dir=args.cache_dir, use_cache=not args.no_cache, limit_train=args.limit_train,
         verbose=0 if args.quiet else 1, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         label_smoothing=args.label_smoothing, flip=args.flip, translate=args.translate,

@@ -58,5 +58,5 @@ def fast_net(input_size, num_classes, mean, std, widths=(64, 128, 256),
     x = keras.layers.GlobalMaxPooling2D()(x)
     x = keras.layers.Dense(num_classes, use_bias=False, name="logits")(x)
     x = keras.layers.Rescaling(1 / 9, name="temper")(x)  # small initial logits: no early saturation
-    outputs = keras.layers.Activation("softmax", name="probabilities")(x)
+    outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="fast")

@@ -39,11 +39,30 @@ def normalized_input(input_size: tuple[int, int], mean: np.ndarray, std: np.ndar
 
 
 def build_model(name: str, input_size: tuple[int, int], num_classes: int, mean: np.ndarray,
-                std: np.ndarray, **options) -> keras.Model:
+                std: np.ndarray, dtype_policy: str = "float32", **options) -> keras.Model:
+    """Build a registered model; `dtype_policy` (e.g. "mixed_bfloat16") applies to this model only.
+
+    The softmax output always stays float32, so probabilities are exact whatever the policy.
+    """
     _import_presets()
     if name not in _REGISTRY:
         raise CifarlabError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
-    return _REGISTRY[name](input_size=input_size, num_classes=num_classes, mean=mean, std=std, **options)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype_policy)
+    try:
+        return _REGISTRY[name](input_size=input_size, num_classes=num_classes, mean=mean, std=std, **options)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def float32_copy(model: keras.Model, name: str, input_size: tuple[int, int], num_classes: int,
+                 mean: np.ndarray, std: np.ndarray) -> keras.Model:
+    """The same network in float32 with `model`'s weights: what ships, whatever trained it."""
+    if model.dtype_policy.name == "float32":
+        return model
+    copy = build_model(name, input_size, num_classes, mean, std)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -28,5 +28,6 @@ def seed_cnn(input_size, num_classes, mean, std, dropout: float = 0.25) -> keras
     x = keras.layers.Dense(256, activation="relu")(x)
     x = keras.layers.BatchNormalization()(x)
     x = keras.layers.Dropout(0.5)(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    x = keras.layers.Dense(num_classes, name="logits")(x)
+    outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="seed")
