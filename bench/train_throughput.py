@@ -1,0 +1,85 @@
+"""Training images/second of each preset and precision, side by side in one run.
+
+    python bench/train_throughput.py --data ../shared/datasets/cifar10-jpeg --steps 200
+
+Each variant runs its preset's real training step (model, optimizer, loss, batch size, tf.data
+augmentation) for `--warmup` steps, then `--steps` timed steps. Variants alternate in rounds so
+machine noise hits all of them alike; the JSON keeps every round and the median.
+Writes bench/results/train_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from cifarlab.data import load_dataset
+from cifarlab.models.registry import build_model, channel_stats
+from cifarlab.training.pipeline import train_dataset
+from cifarlab.training.precision import POLICIES
+from cifarlab.training.train import TrainConfig, make_optimizer
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def make_variant(preset: str, precision: str, images: np.ndarray, labels: np.ndarray, classes: int):
+    cfg = TrainConfig(data="", model=preset, precision=precision).resolved()
+    mean, std = channel_stats(images)
+    extra = {"whitening_images": images} if preset == "fast" else {}
+    model = build_model(preset, images.shape[1:3], classes, mean, std, dtype_policy=POLICIES[precision], **extra)
+    steps = len(labels) // cfg.batch_size
+    model.compile(optimizer=make_optimizer(cfg, steps),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing))
+    data = train_dataset(images, labels, classes, cfg.batch_size, 0, 0, 1000, cfg.flip, cfg.translate)
+    return model, iter(data.repeat()), cfg.batch_size
+
+
+def time_steps(model, batches, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        x, y = next(batches)
+        model.train_on_batch(x, y)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/datasets/cifar10-jpeg")
+    parser.add_argument("--steps", type=int, default=200, help="timed steps per variant (split over rounds)")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=10)
+    args = parser.parse_args()
+    train = load_dataset(args.data).split("train")
+    variants = {f"{p}/{q}": make_variant(p, q, train.images, train.labels, 10)
+                for p in ("seed", "fast") for q in ("float32", "bfloat16")}
+    for model, batches, _ in variants.values():
+        time_steps(model, batches, args.warmup)
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    per_round = max(1, args.steps // args.rounds)
+    for _ in range(args.rounds):
+        for name, (model, batches, batch_size) in variants.items():
+            rates[name].append(per_round * batch_size / time_steps(model, batches, per_round))
+    medians = {name: statistics.median(r) for name, r in rates.items()}
+    base = medians["seed/float32"]
+    result = {
+        "command": "python bench/train_throughput.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
+        "machine": {"cpu_count": __import__("os").cpu_count(), "platform": platform.platform()},
+        "images_per_second_median": {k: round(v, 1) for k, v in medians.items()},
+        "ratio_to_seed_float32": {k: round(v / base, 2) for k, v in medians.items()},
+        "rounds": {k: [round(x, 1) for x in v] for k, v in rates.items()},
+        "epoch_seconds_50k": {k: round(50000 / v, 1) for k, v in medians.items()},
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "train_throughput.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result["images_per_second_median"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
