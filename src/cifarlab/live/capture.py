@@ -187,8 +187,7 @@ class VideoSource:
             self._cond.notify_all()
 
     def _run(self, cap: cv2.VideoCapture | None, generation: int) -> None:
-        start = time.monotonic()
-        played = 0
+        due = time.monotonic()
         try:
             while self._current(generation):
                 if cap is None:
@@ -200,10 +199,12 @@ class VideoSource:
                     return
                 if ok and image is not None:
                     if self.realtime and self.kind == "file":
-                        delay = start + played / self.fps - time.monotonic()
+                        due += 1.0 / self.fps
+                        delay = due - time.monotonic()
                         if delay > 0:
                             self._stop.wait(delay)
-                        played += 1
+                        elif delay < -0.25:  # fell behind (paused, slow loop): resync, no rush
+                            due = time.monotonic()
                     if image.ndim == 2:
                         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
                     elif image.shape[2] == 4:
