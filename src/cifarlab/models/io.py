@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
+from cifarlab.atomic import atomic_path
 from cifarlab.errors import CifarlabError
 
 METADATA_ENTRY = "cifarlab.json"
@@ -29,17 +29,10 @@ DEFAULT_MODEL_ENV = "CIFARLAB_MODEL"
 def save_model_file(model, path: str | Path, metadata: dict) -> Path:
     """Save `model` with `metadata` atomically (temp file in the same folder, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".keras")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as archive:
             archive.writestr(METADATA_ENTRY, json.dumps({"format": FORMAT_TAG, **metadata}, indent=2))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
