@@ -138,12 +138,29 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 @pytest.mark.skipif(Path("/dev/video0").exists(), reason="this machine has a camera")
 def test_no_camera_is_one_line_error(tiny_model):
     start = time.monotonic()
-    result = run_cli("--model", str(tiny_model))
+    result = run_cli("--model", str(tiny_model), "--source", "0", "--no-window")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "no camera at index 0" in lines[0] and "--source demo" in lines[0]
     assert time.monotonic() - start < 30
+
+
+@pytest.mark.skipif(Path("/dev/video0").exists(), reason="this machine has a camera")
+def test_default_source_falls_back_to_demo_without_camera(tiny_model, tmp_path):
+    jsonl = tmp_path / "auto.jsonl"
+    result = run_cli("--model", str(tiny_model), "--no-window", "--max-frames", "3", "--jsonl", str(jsonl))
+    assert result.returncode == 0, result.stderr
+    assert "showing the built-in demo scene" in result.stdout
+    assert len(jsonl.read_text().splitlines()) == 3
+
+
+def test_window_without_display_is_one_line_error(tiny_model, monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code = main(["live", "--model", str(tiny_model), "--source", "demo"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "no display" in err[0], err
 
 
 @pytest.mark.parametrize("source, expected", [

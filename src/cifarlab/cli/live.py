@@ -26,9 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     add_model_argument(parser)
-    parser.add_argument("--source", default="0",
-                        help="camera index, video file, rtsp://... or http://... URL, or demo "
-                             "(default: 0, the first camera)")
+    parser.add_argument("--source", default="auto",
+                        help="auto (the first camera, or the built-in demo scene when there is "
+                             "none), a camera index, a video file, an rtsp://... or http://... URL, "
+                             "or demo (default: auto)")
     roi = parser.add_mutually_exclusive_group()
     roi.add_argument("--roi", metavar="X,Y,W,H", help="region to classify, in frame pixels")
     roi.add_argument("--roi-size", type=float, default=0.5, metavar="FRACTION",

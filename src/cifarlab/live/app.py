@@ -14,9 +14,11 @@ can follow them.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import deque
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -36,6 +38,24 @@ ROI_STEP = 1.15
 
 def log(message: str) -> None:
     print(message, flush=True)
+
+
+def check_display(config: LiveConfig) -> None:
+    """Qt aborts the whole process when it finds no display, so say so before it tries."""
+    if config.window and sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise CifarlabError("no display to show a window on (DISPLAY is not set); run it on a "
+                            "desktop, or headless with --no-window --record out.mp4 --jsonl out.jsonl")
+
+
+def open_auto_source(config: LiveConfig):
+    """`--source auto`: the first camera if there is one, else the built-in demo scene."""
+    try:
+        return open_source(replace(config, source="0", open_timeout=min(config.open_timeout, 3.0)), [])
+    except CifarlabError:
+        log("no camera at index 0; showing the built-in demo scene instead "
+            "(choose with --source INDEX|FILE|URL|demo)")
+        return None
 
 
 def open_source(config: LiveConfig, class_names: list[str]):
@@ -185,7 +205,11 @@ class LiveApp:
 
     def run(self) -> int:
         cfg = self.config
-        if self.source is None and source_kind(cfg.source) != "demo":
+        check_display(cfg)
+        if self.source is None and cfg.source == "auto":
+            self.source = open_auto_source(cfg)
+            cfg = self.config = replace(cfg, source="0" if self.source else "demo")
+        elif self.source is None and source_kind(cfg.source) != "demo":
             # open the source first: a missing camera or file fails before the model load
             self.source = open_source(cfg, [])
         try:

@@ -11,7 +11,7 @@ WINDOW_NAME = "cifarlab live"
 @dataclass
 class LiveConfig:
     model: Path | None = None
-    source: str = "0"                       # camera index, video path, rtsp:// or http:// URL, "demo"
+    source: str = "auto"                    # auto (camera 0, else demo), camera index, video path, URL, "demo"
     roi: tuple[int, int, int, int] | None = None  # x, y, w, h in frame pixels (None: centred square)
     roi_size: float = 0.5                   # default ROI side as a fraction of the shorter frame side
     backend: str = "auto"                   # auto (LiteRT when available, else Keras) | litert | keras
