@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         key = name.replace("-", "_")
         parser.add_argument(f"--{name}", type=kind, default=None,
                             help=f"{text} [{PRESETS['seed'].get(key, '-')} / {PRESETS['fast'].get(key, '-')}]")
+    parser.add_argument("--widths", default=None, type=lambda v: tuple(int(w) for w in v.split(",")),
+                        metavar="A,B,C", help="fast: channels of its three conv blocks [- / 64,128,256]")
     parser.add_argument("--flip", default=None, action=argparse.BooleanOptionalAction,
                         help="random horizontal flips [off / on]")
 
@@ -56,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else 1, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         label_smoothing=args.label_smoothing, flip=args.flip, translate=args.translate,
         val_fraction=args.val_fraction, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
+        widths=args.widths,
     )
     train(config)
     return 0

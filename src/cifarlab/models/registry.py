@@ -55,12 +55,13 @@ def build_model(name: str, input_size: tuple[int, int], num_classes: int, mean: 
         keras.config.set_dtype_policy(previous)
 
 
-def float32_copy(model: keras.Model, name: str, input_size: tuple[int, int], num_classes: int,
-                 mean: np.ndarray, std: np.ndarray) -> keras.Model:
-    """The same network in float32 with `model`'s weights: what ships, whatever trained it."""
+def float32_copy(model: keras.Model, build: Callable[[str], keras.Model]) -> keras.Model:
+    """The same network in float32 with `model`'s weights: what ships, whatever trained it.
+
+    `build(policy)` must build the same architecture under a dtype policy."""
     if model.dtype_policy.name == "float32":
         return model
-    copy = build_model(name, input_size, num_classes, mean, std)
+    copy = build("float32")
     copy.set_weights(model.get_weights())
     return copy
 
