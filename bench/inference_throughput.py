@@ -25,6 +25,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import untrained_fast_model  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "models" / "cifar10-fast.keras"
 
@@ -41,17 +44,7 @@ def timed(fn, runs: int, warmup: int) -> np.ndarray:
 
 
 def fresh_model(folder: Path) -> Path:
-    from cifarlab.data import CIFAR10_CLASSES
-    from cifarlab.models.io import save_model_file
-    from cifarlab.models.registry import build_model
-
-    mean = np.array([125.3, 123.0, 113.9], np.float32)
-    std = np.array([63.0, 62.1, 66.7], np.float32)
-    model = build_model("fast", (32, 32), 10, mean, std)
-    return save_model_file(model, folder / "untrained-fast.keras", {
-        "class_names": list(CIFAR10_CLASSES), "input_size": [32, 32], "mean": mean.tolist(),
-        "std": std.tolist(), "model": "fast", "command": "bench/inference_throughput.py (untrained)",
-        "version": "bench", "val_metrics": {}, "created": "bench"})
+    return untrained_fast_model(folder, "bench/inference_throughput.py")
 
 
 def main(argv=None) -> int:

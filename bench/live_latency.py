@@ -33,6 +33,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import untrained_fast_model  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "models" / "cifar10-fast.keras"
 RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080)}
@@ -40,17 +43,7 @@ GOAL_MS = 3.0
 
 
 def fresh_model(folder: Path) -> Path:
-    from cifarlab.data import CIFAR10_CLASSES
-    from cifarlab.models.io import save_model_file
-    from cifarlab.models.registry import build_model
-
-    mean = np.array([125.3, 123.0, 113.9], np.float32)
-    std = np.array([63.0, 62.1, 66.7], np.float32)
-    model = build_model("fast", (32, 32), 10, mean, std)
-    return save_model_file(model, folder / "untrained-fast.keras", {
-        "class_names": list(CIFAR10_CLASSES), "input_size": [32, 32], "mean": mean.tolist(),
-        "std": std.tolist(), "model": "fast", "command": "bench/live_latency.py (untrained)",
-        "version": "bench", "val_metrics": {}, "created": "bench"})
+    return untrained_fast_model(folder, "bench/live_latency.py")
 
 
 def write_video(path: Path, size: tuple[int, int], frames: int, class_names: list[str]) -> None:
