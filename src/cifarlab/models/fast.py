@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from cifarlab.models.registry import normalized_input, register
+from cifarlab.models.registry import normalized_input, register, softmax_head
 
 WHITENING_PATCH = 2
 
@@ -44,7 +44,7 @@ def conv_bn_gelu(x, filters: int, pool: bool):
 
 @register("fast")
 def fast_net(input_size, num_classes, mean, std, widths=(64, 128, 256),
-             whitening_images: np.ndarray | None = None) -> keras.Model:
+             whitening_images: np.ndarray | None = None, temperature: float = 1.0) -> keras.Model:
     inputs, x = normalized_input(input_size, mean, std)
     stem = keras.layers.Conv2D(2 * WHITENING_PATCH**2 * 3, WHITENING_PATCH, padding="valid",
                                use_bias=True, name="whiten")
@@ -58,5 +58,5 @@ def fast_net(input_size, num_classes, mean, std, widths=(64, 128, 256),
     x = keras.layers.GlobalMaxPooling2D()(x)
     x = keras.layers.Dense(num_classes, use_bias=False, name="logits")(x)
     x = keras.layers.Rescaling(1 / 9, name="temper")(x)  # small initial logits: no early saturation
-    outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    outputs = softmax_head(x, temperature)
     return keras.Model(inputs, outputs, name="fast")

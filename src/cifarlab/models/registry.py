@@ -38,6 +38,13 @@ def normalized_input(input_size: tuple[int, int], mean: np.ndarray, std: np.ndar
     return inputs, x
 
 
+def softmax_head(logits, temperature: float = 1.0):
+    """Probabilities from logits divided by `temperature` (fitted after training, see
+    training/calibration.py); float32 whatever the model's compute precision."""
+    x = keras.layers.Rescaling(1.0 / temperature, name="temperature")(logits)
+    return keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+
+
 def build_model(name: str, input_size: tuple[int, int], num_classes: int, mean: np.ndarray,
                 std: np.ndarray, dtype_policy: str = "float32", **options) -> keras.Model:
     """Build a registered model; `dtype_policy` (e.g. "mixed_bfloat16") applies to this model only.
@@ -54,16 +61,6 @@ def build_model(name: str, input_size: tuple[int, int], num_classes: int, mean: 
     finally:
         keras.config.set_dtype_policy(previous)
 
-
-def float32_copy(model: keras.Model, build: Callable[[str], keras.Model]) -> keras.Model:
-    """The same network in float32 with `model`'s weights: what ships, whatever trained it.
-
-    `build(policy)` must build the same architecture under a dtype policy."""
-    if model.dtype_policy.name == "float32":
-        return model
-    copy = build("float32")
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

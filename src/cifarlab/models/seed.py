@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keras
 
-from cifarlab.models.registry import normalized_input, register
+from cifarlab.models.registry import normalized_input, register, softmax_head
 
 
 def conv_bn(x, filters: int):
@@ -18,7 +18,8 @@ def conv_bn(x, filters: int):
 
 
 @register("seed")
-def seed_cnn(input_size, num_classes, mean, std, dropout: float = 0.25) -> keras.Model:
+def seed_cnn(input_size, num_classes, mean, std, dropout: float = 0.25,
+             temperature: float = 1.0) -> keras.Model:
     inputs, x = normalized_input(input_size, mean, std)
     for filters, rate in ((32, dropout), (64, dropout + 0.05), (128, dropout + 0.1)):
         x = conv_bn(conv_bn(x, filters), filters)
@@ -29,5 +30,5 @@ def seed_cnn(input_size, num_classes, mean, std, dropout: float = 0.25) -> keras
     x = keras.layers.BatchNormalization()(x)
     x = keras.layers.Dropout(0.5)(x)
     x = keras.layers.Dense(num_classes, name="logits")(x)
-    outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    outputs = softmax_head(x, temperature)
     return keras.Model(inputs, outputs, name="seed")
