@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help=f"{text} [{PRESETS['seed'].get(key, '-')} / {PRESETS['fast'].get(key, '-')}]")
     parser.add_argument("--widths", default=None, type=lambda v: tuple(int(w) for w in v.split(",")),
                         metavar="A,B,C", help="fast: channels of its three conv blocks [- / 64,128,256]")
+    parser.add_argument("--calibrate", default=None, action=argparse.BooleanOptionalAction,
+                        help="fit a softmax temperature on the validation split [off / on]")
     parser.add_argument("--flip", default=None, action=argparse.BooleanOptionalAction,
                         help="random horizontal flips [off / on]")
 
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else 1, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         label_smoothing=args.label_smoothing, flip=args.flip, translate=args.translate,
         val_fraction=args.val_fraction, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
-        widths=args.widths,
+        widths=args.widths, calibrate=args.calibrate,
     )
     train(config)
     return 0
