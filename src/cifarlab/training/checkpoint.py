@@ -1,8 +1,10 @@
 """Resumable training: an atomic checkpoint after every finished epoch.
 
 `last.keras` holds the model with its optimizer state (step counter, so the schedule resumes
-too); `state.json` holds the epoch and the state of the callbacks that have memory (early
-stopping, reduce-on-plateau); `best.keras` holds the best weights early stopping would restore.
+too); `state.json` holds the epoch, the state of the callbacks that have memory (early
+stopping, reduce-on-plateau) and the random state of dropout layers (their SeedGenerator
+variables, which .keras files do not save), so a resumed run is identical to an uninterrupted
+one; `best.keras` holds the best weights early stopping would restore.
 A `kill -9` at any moment leaves the previous complete checkpoint (files are renamed into place).
 """
 
@@ -38,6 +40,11 @@ def save_keras_atomic(model: keras.Model, path: Path) -> None:
         raise
 
 
+def rng_variables(model: keras.Model) -> list:
+    """The SeedGenerator states (dropout masks etc.): model variables a .keras file leaves out."""
+    return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
+
+
 def callback_state(callback: keras.callbacks.Callback) -> dict:
     return {f: float(getattr(callback, f)) for f in STATEFUL_FIELDS
             if isinstance(getattr(callback, f, None), (int, float))}
@@ -61,6 +68,8 @@ class Checkpointer(keras.callbacks.Callback):
         for name, values in self.state["callbacks"].items():
             for field, value in values.items():
                 setattr(self.stateful[name], field, value)
+        for variable, value in zip(rng_variables(self.model), self.state.get("rng", [])):
+            variable.assign(value)
         best = self.directory / "best.keras"
         if self.early_stopping is not None and best.exists() and self.state["epoch"] > 0:
             self.early_stopping.best_weights = keras.saving.load_model(best, compile=False).get_weights()
@@ -83,6 +92,7 @@ class Checkpointer(keras.callbacks.Callback):
             "callbacks": {name: callback_state(cb) for name, cb in self.stateful.items()},
             "train_seconds": self.state["train_seconds"] + time.perf_counter() - self._epoch_start,
             "logs": {k: float(v) for k, v in logs.items()},
+            "rng": [[int(x) for x in v.numpy()] for v in rng_variables(self.model)],
         }
         write_json_atomic(self.directory / "state.json", self.state)
 

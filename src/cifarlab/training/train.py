@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -23,9 +25,12 @@ from cifarlab.data import Dataset, Split, load_dataset, with_validation
 from cifarlab.errors import CifarlabError
 from cifarlab.models.io import save_model_file
 from cifarlab.models.registry import build_model, channel_stats
+from cifarlab.training.calibration import fit_temperature, probability_metrics
 from cifarlab.training.checkpoint import Checkpointer, read_state, write_json_atomic
-from cifarlab.training.distribute import make_strategy, is_chief
+from cifarlab.training.distribute import (fix_keras_multiworker_build, is_chief, make_strategy,
+                                          same_on_all_workers, shard_by_data)
 from cifarlab.training.pipeline import eval_dataset, train_dataset
+from cifarlab.training.precision import dtype_policy
 from cifarlab.training.presets import PRESETS
 
 
@@ -43,6 +48,7 @@ class TrainConfig:
     use_cache: bool = True
     limit_train: int | None = None  # train on a seeded subset (quick experiments, tests)
     verbose: int = 1
+    precision: str = "auto"  # auto | float32 | bfloat16 | float16 (see training/precision.py)
     # Recipe fields: None means "take the preset's value".
     epochs: int | None = None
     batch_size: int | None = None
@@ -58,6 +64,8 @@ class TrainConfig:
     early_stopping_patience: int | None = None
     plateau_patience: int | None = None
     plateau_factor: float | None = None
+    widths: tuple[int, ...] | None = None  # fast: channels of its three blocks
+    calibrate: bool | None = None  # fit a softmax temperature on the validation split
     command: str = field(default_factory=lambda: shlex.join(["cifarlab", *sys.argv[1:]]))
 
     def resolved(self) -> "TrainConfig":
@@ -76,6 +84,13 @@ def subset(split: Split, n: int | None, seed: int) -> Split:
         return split
     index = np.sort(np.random.default_rng(seed).permutation(len(split))[:n])
     return Split(split.images[index], split.labels[index])
+
+
+def model_options(cfg: TrainConfig, train_split: Split) -> dict:
+    """Architecture options a preset takes beyond input size and classes."""
+    if cfg.model != "fast":
+        return {}
+    return {"whitening_images": train_split.images, "widths": tuple(cfg.widths)}
 
 
 def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -114,6 +129,14 @@ def make_callbacks(cfg: TrainConfig, ckpt_dir: Path, state: dict | None) -> tupl
     return callbacks + [checkpointer], checkpointer
 
 
+def finalize(model: keras.Model, build, val_split: Split | None, calibrate: bool) -> keras.Model:
+    """The model that ships: float32 (whatever precision trained it), temperature-calibrated."""
+    temperature = fit_temperature(model, val_split) if calibrate and val_split is not None else 1.0
+    final = build("float32", temperature)
+    final.set_weights(model.get_weights())
+    return final
+
+
 def load_data(cfg: TrainConfig) -> Dataset:
     data = load_dataset(cfg.data, image_size=cfg.image_size, labels=cfg.labels,
                         cache_dir=cfg.cache_dir, use_cache=cfg.use_cache)
@@ -141,17 +164,35 @@ def prepare_out(cfg: TrainConfig) -> tuple[Path, dict | None]:
         raise CifarlabError(f"--resume: no checkpoint in {ckpt_dir}; start without --resume")
     if state is None and (cfg.out / "model.keras").exists():
         raise CifarlabError(f"{cfg.out} already holds a finished model; choose another --out")
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    return ckpt_dir, state
+    if is_chief():
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        return ckpt_dir, state
+    # Multi-worker: every worker must save (saving reads distributed variables collectively), but
+    # only the chief writes into --out; the others save into a private folder, seeded with the
+    # chief's checkpoint when resuming.
+    worker_dir = Path(tempfile.mkdtemp(prefix="cifarlab-worker-"))
+    for name in ("state.json", "last.keras", "best.keras") if state else ():
+        if (ckpt_dir / name).is_file():
+            shutil.copy2(ckpt_dir / name, worker_dir / name)
+    return worker_dir, state
 
 
 def train(config: TrainConfig, extra_callbacks: list | None = None) -> dict:
     """Train (or resume) one run and write its outputs; returns the summary dict."""
     cfg = config.resolved()
     data = load_data(cfg)
+    ckpt_dir, state = prepare_out(cfg)
+    try:
+        return _train(cfg, data, ckpt_dir, state, extra_callbacks)
+    finally:
+        if not is_chief():
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+
+
+def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
+           extra_callbacks: list | None) -> dict:
     train_split = data.split("train")
     val_split = data.splits.get("val")
-    ckpt_dir, state = prepare_out(cfg)
     keras.utils.set_random_seed(cfg.seed)
     strategy = make_strategy(cfg.strategy)
     if len(train_split) < cfg.batch_size:
@@ -159,44 +200,54 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> dict:
                             f"{cfg.batch_size}; lower --batch-size")
     steps = len(train_split) // cfg.batch_size
     mean, std = channel_stats(train_split.images)
+
+    def build(policy: str, temperature: float = 1.0) -> keras.Model:
+        return build_model(cfg.model, data.image_size, data.num_classes, mean, std, dtype_policy=policy,
+                           temperature=temperature, **model_options(cfg, train_split))
+
     with strategy.scope():
         if state:
             model = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
         else:
-            model = build_model(cfg.model, data.image_size, data.num_classes, mean, std,
-                                **({"whitening_images": train_split.images} if cfg.model == "fast" else {}))
+            model = build(dtype_policy(cfg.precision))
             model.compile(optimizer=make_optimizer(cfg, steps),
                           loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
                           metrics=["accuracy"])
+    fix_keras_multiworker_build(model, strategy)
     first_epoch = state["epoch"] if state else 0
-    if first_epoch >= cfg.epochs:
+    same_on_all_workers(strategy, first_epoch, "the checkpoint epoch to resume from")
+    # Killed after the last epoch's checkpoint but before model.keras: just write the outputs.
+    finished = first_epoch >= cfg.epochs and not (cfg.out / "model.keras").exists()
+    if first_epoch >= cfg.epochs and not finished:
         raise CifarlabError(f"{cfg.out}: checkpoint is already at epoch {first_epoch} of {cfg.epochs}; "
                             "raise --epochs to train longer")
     callbacks, checkpointer = make_callbacks(cfg, ckpt_dir, state)
-    train_ds = train_dataset(train_split.images, train_split.labels, data.num_classes, cfg.batch_size,
-                             cfg.seed, first_epoch, cfg.epochs, cfg.flip, cfg.translate)
-    val_ds = (eval_dataset(val_split.images, val_split.labels, data.num_classes, 512)
+    train_ds = shard_by_data(train_dataset(train_split.images, train_split.labels, data.num_classes,
+                                           cfg.batch_size, cfg.seed, first_epoch, cfg.epochs, cfg.flip,
+                                           cfg.translate))
+    val_ds = (shard_by_data(eval_dataset(val_split.images, val_split.labels, data.num_classes, 512))
               if val_split is not None else None)
     if state and cfg.verbose:
         print(f"resuming {cfg.out} after epoch {first_epoch}")
     started = time.perf_counter()
     interrupted = False
     try:
-        model.fit(train_ds, epochs=cfg.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-                  validation_data=val_ds, callbacks=callbacks + (extra_callbacks or []),
-                  verbose=cfg.verbose)
+        if not finished:
+            model.fit(train_ds, epochs=cfg.epochs, initial_epoch=first_epoch, steps_per_epoch=steps, shuffle=False,
+                      validation_data=val_ds, callbacks=callbacks + (extra_callbacks or []),
+                      verbose=cfg.verbose)
     except KeyboardInterrupt:
         interrupted = True
     if interrupted:
         raise CifarlabError(f"interrupted; the checkpoint after epoch {checkpointer.state['epoch']} is "
                             f"kept in {ckpt_dir}: rerun the same command to resume")
     if checkpointer.nan_epoch is not None:
-        raise CifarlabError(
-            f"loss became NaN/inf in epoch {checkpointer.nan_epoch + 1}; the last good checkpoint "
-            f"(epoch {checkpointer.state['epoch']}) is kept in {ckpt_dir}; lower --lr and resume")
-    val_metrics = {}
-    if val_ds is not None:
-        val_metrics = {k: float(v) for k, v in model.evaluate(val_ds, verbose=0, return_dict=True).items()}
+        good = checkpointer.state["epoch"]
+        kept = (f"the last good checkpoint (epoch {good}) is kept in {ckpt_dir}; lower --lr and resume"
+                if good else "no epoch finished, so there is no checkpoint; lower --lr and rerun")
+        raise CifarlabError(f"loss became NaN/inf in epoch {checkpointer.nan_epoch + 1}; {kept}")
+    model = finalize(model, build, val_split, cfg.calibrate)
+    val_metrics = probability_metrics(model, val_split) if val_split is not None else {}
     summary = {
         "out": str(cfg.out), "model": cfg.model, "epochs_run": checkpointer.state["epoch"],
         "train_seconds": checkpointer.state["train_seconds"],
@@ -204,9 +255,12 @@ def train(config: TrainConfig, extra_callbacks: list | None = None) -> dict:
         "train_images": len(train_split), "val_images": len(val_split) if val_split is not None else 0,
         "dataset_fingerprint": data.fingerprint, "command": cfg.command,
     }
+    meta = metadata(cfg, data, mean, std, val_metrics)
     if is_chief():
-        save_model_file(model, cfg.out / "model.keras", metadata(cfg, data, mean, std, val_metrics))
+        save_model_file(model, cfg.out / "model.keras", meta)
         write_json_atomic(cfg.out / "summary.json", summary)
+    else:  # must save too (collective reads), but only the chief writes into --out
+        save_model_file(model, ckpt_dir / "model.keras", meta)
     if cfg.verbose:
         print(json.dumps({"model": str(cfg.out / "model.keras"), **val_metrics}))
     return summary

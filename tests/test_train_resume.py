@@ -1,0 +1,112 @@
+"""Training is reproducible: same seed, same weights; kill -9 and rerun, same weights; NaN stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from cifarlab.cli.main import main
+from cifarlab.errors import CifarlabError
+from cifarlab.training.train import TrainConfig, train
+
+QUICK = dict(image_size=32, batch_size=32, verbose=0)
+
+
+def weights(path) -> list[np.ndarray]:
+    return keras.saving.load_model(path, compile=False).get_weights()
+
+
+def assert_same_weights(a: list[np.ndarray], b: list[np.ndarray], atol: float = 0.0) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("model", ["fast", "seed"])  # seed has dropout: its RNG must replay too
+def test_same_config_twice_gives_identical_weights(shapes_folder, tmp_path, model):
+    runs = []
+    for name in ("a", "b"):
+        train(TrainConfig(data=str(shapes_folder), model=model, out=tmp_path / name, epochs=2, **QUICK))
+        runs.append(weights(tmp_path / name / "model.keras"))
+    assert_same_weights(*runs)
+
+
+def read_epoch(run) -> int:
+    try:
+        return json.loads((run / "checkpoint" / "state.json").read_text())["epoch"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def test_resume_after_kill_9_matches_an_uninterrupted_run(shapes_folder, tmp_path):
+    options = dict(model="seed", epochs=3, seed=3, **QUICK)
+    reference = tmp_path / "reference"
+    train(TrainConfig(data=str(shapes_folder), out=reference, **options))
+
+    run = tmp_path / "killed"
+    command = [sys.executable, "-m", "cifarlab.cli.main", "train", "--data", str(shapes_folder),
+               "--model", "seed", "--epochs", "3", "--seed", "3", "--image-size", "32",
+               "--batch-size", "32", "--out", str(run)]
+    process = subprocess.Popen(command + ["--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while read_epoch(run) < 1 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = read_epoch(run)
+    assert 1 <= killed_at, process.stderr.read().decode()[-2000:]
+    assert not (run / "model.keras").exists()
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming {run} after epoch {killed_at}" in resumed.stdout
+    assert read_epoch(run) == 3
+    assert len((run / "log.csv").read_text().splitlines()) >= 1 + 3
+    # The optimizer's step counter (which drives the LR schedule) carried over the restart.
+    steps_per_epoch = int(json.loads((run / "summary.json").read_text())["train_images"]) // 32
+    for path in (reference, run):
+        optimizer = keras.saving.load_model(path / "checkpoint" / "last.keras").optimizer
+        assert int(optimizer.iterations) == 3 * steps_per_epoch
+    assert_same_weights(weights(reference / "model.keras"), weights(run / "model.keras"), atol=1e-5)
+
+
+class PoisonWeights(keras.callbacks.Callback):
+    """Turns the weights into NaN at the start of epoch `epoch` (0-based)."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            for variable in self.model.trainable_variables:
+                variable.assign(variable * np.nan)
+
+
+def test_nan_keeps_the_last_good_checkpoint(shapes_folder, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(CifarlabError, match="NaN") as error:
+        train(TrainConfig(data=str(shapes_folder), model="fast", out=out, epochs=3, **QUICK),
+              extra_callbacks=[PoisonWeights(1)])
+    assert "epoch 2" in str(error.value) and "epoch 1" in str(error.value)
+    assert read_epoch(out) == 1
+    assert all(np.isfinite(w).all() for w in weights(out / "checkpoint" / "last.keras"))
+    assert not (out / "model.keras").exists()
+
+
+def test_nan_in_the_first_epoch_exits_2_without_a_model(shapes_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(shapes_folder), "--image-size", "32", "--model", "fast",
+                 "--epochs", "2", "--batch-size", "32", "--lr", "1e6", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "NaN" in err and "no checkpoint" in err
+    assert not (out / "model.keras").exists() and read_epoch(out) == 0
