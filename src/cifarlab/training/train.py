@@ -219,8 +219,8 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
     # Killed after the last epoch's checkpoint but before model.keras: just write the outputs.
     finished = first_epoch >= cfg.epochs and not (cfg.out / "model.keras").exists()
     if first_epoch >= cfg.epochs and not finished:
-        raise CifarlabError(f"{cfg.out}: checkpoint is already at epoch {first_epoch} of {cfg.epochs}; "
-                            "raise --epochs to train longer")
+        raise CifarlabError(f"{cfg.out}: this run already finished (epoch {first_epoch} of {cfg.epochs}, "
+                            "model.keras written); choose another --out to train again")
     callbacks, checkpointer = make_callbacks(cfg, ckpt_dir, state)
     train_ds = shard_by_data(train_dataset(train_split.images, train_split.labels, data.num_classes,
                                            cfg.batch_size, cfg.seed, first_epoch, cfg.epochs, cfg.flip,
@@ -233,7 +233,8 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
     interrupted = False
     try:
         if not finished:
-            model.fit(train_ds, epochs=cfg.epochs, initial_epoch=first_epoch, steps_per_epoch=steps, shuffle=False,
+            model.fit(train_ds, epochs=cfg.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
+                      shuffle=False,
                       validation_data=val_ds, callbacks=callbacks + (extra_callbacks or []),
                       verbose=cfg.verbose)
     except KeyboardInterrupt:
