@@ -65,7 +65,7 @@ def main() -> int:
 
     from cifarlab.data import load_dataset
     from cifarlab.errors import CifarlabError
-    from cifarlab.evaluation.report import write_atomic
+    from cifarlab.atomic import write_atomic
     from cifarlab.models.io import resolve_model_path
 
     with tempfile.TemporaryDirectory(prefix="cifarlab-bench-eval-") as tmp:

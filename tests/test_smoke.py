@@ -1,4 +1,3 @@
-import numpy as np
 
 from cifarlab.models.classifier import load_classifier
 

@@ -7,6 +7,7 @@ write leaves the previous file untouched.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -35,10 +36,12 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
         raise
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+def write_atomic(path: str | Path, data: bytes | str) -> Path:
+    """Write bytes (or UTF-8 text) to `path` atomically; returns the path."""
     with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return Path(path)
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    write_bytes_atomic(path, text.encode())
+def write_json_atomic(path: str | Path, payload: dict) -> Path:
+    return write_atomic(path, json.dumps(payload, indent=2) + "\n")

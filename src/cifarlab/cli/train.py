@@ -40,13 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("warmup-epochs", float, "warm-up epochs (fast)"),
     ):
         key = name.replace("-", "_")
-        parser.add_argument(f"--{name}", type=kind, default=None,
+        recipe.add_argument(f"--{name}", type=kind, default=None,
                             help=f"{text} [{PRESETS['seed'].get(key, '-')} / {PRESETS['fast'].get(key, '-')}]")
-    parser.add_argument("--widths", default=None, type=lambda v: tuple(int(w) for w in v.split(",")),
+    recipe.add_argument("--widths", default=None, type=lambda v: tuple(int(w) for w in v.split(",")),
                         metavar="A,B,C", help="fast: channels of its three conv blocks [- / 64,128,256]")
-    parser.add_argument("--calibrate", default=None, action=argparse.BooleanOptionalAction,
+    recipe.add_argument("--calibrate", default=None, action=argparse.BooleanOptionalAction,
                         help="fit a softmax temperature on the validation split [off / on]")
-    parser.add_argument("--flip", default=None, action=argparse.BooleanOptionalAction,
+    recipe.add_argument("--flip", default=None, action=argparse.BooleanOptionalAction,
                         help="random horizontal flips [off / on]")
 
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import base64
 import html
-import os
-import tempfile
-from pathlib import Path
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1100px;
@@ -24,21 +21,6 @@ tr.weak td{background:#fdecea}
 img{max-width:100%;height:auto;display:block;margin:8px 0}
 figure{margin:16px 0}figcaption{color:#555;font-size:.9em}
 """
-
-
-def write_atomic(path: Path, data: bytes | str) -> Path:
-    """Write to a temp file in the same folder, then os.replace: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def data_uri(png: bytes) -> str:

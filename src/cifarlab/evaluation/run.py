@@ -16,7 +16,8 @@ import numpy as np
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation import plots as P
 from cifarlab.evaluation.metrics import compute_metrics, weakest_classes
-from cifarlab.evaluation.report import render_report, write_atomic
+from cifarlab.atomic import write_atomic
+from cifarlab.evaluation.report import render_report
 
 
 @dataclass

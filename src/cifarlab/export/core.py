@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cifarlab.atomic import write_atomic
 from cifarlab.errors import CifarlabError
 from cifarlab.export.parity import ParityResult, compare, keras_probabilities, sample_images
 from cifarlab.export.runtimes import sidecar_path
@@ -61,21 +62,6 @@ def default_out(model_path: Path, fmt: str, quantize: str) -> Path:
     if fmt == "savedmodel":
         return model_path.with_name(f"{stem}_savedmodel")
     return model_path.with_name(stem + SUFFIX[fmt])
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def replace_dir(tmp: Path, path: Path) -> None:
@@ -163,7 +149,7 @@ def export_model(config: ExportConfig, log=None) -> tuple[Path, ParityResult]:
             replace_dir(path, out)
         else:
             os.replace(path, out)
-        atomic_write(sidecar_path(out), json.dumps(full_meta, indent=2).encode())
+        write_atomic(sidecar_path(out), json.dumps(full_meta, indent=2).encode())
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     return out, parity

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from cifarlab import __version__
 from cifarlab.data import Dataset, Split, load_dataset, with_validation
@@ -26,7 +25,8 @@ from cifarlab.errors import CifarlabError
 from cifarlab.models.io import save_model_file
 from cifarlab.models.registry import build_model, channel_stats
 from cifarlab.training.calibration import fit_temperature, probability_metrics
-from cifarlab.training.checkpoint import Checkpointer, read_state, write_json_atomic
+from cifarlab.atomic import write_json_atomic
+from cifarlab.training.checkpoint import Checkpointer, read_state
 from cifarlab.training.distribute import (fix_keras_multiworker_build, is_chief, make_strategy,
                                           same_on_all_workers, shard_by_data)
 from cifarlab.training.pipeline import eval_dataset, train_dataset
