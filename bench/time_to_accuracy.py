@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -77,6 +79,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--widths", type=lambda v: tuple(int(w) for w in v.split(",")), default=None)
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--translate", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="run folder (default runs/bench-NAME)")
     args = parser.parse_args()
     name = args.name or args.model
@@ -84,7 +87,8 @@ def main() -> None:
     test = load_dataset(args.data).split("test")
     log = TestAccuracyLog(test.images, test.labels, RESULTS / f"time_to_accuracy-{name}.json")
     config = TrainConfig(data=args.data, model=args.model, epochs=args.epochs, lr=args.lr,
-                         batch_size=args.batch_size, widths=args.widths, precision=args.precision, out=args.out or Path(f"runs/bench-{name}"), verbose=2)
+                         batch_size=args.batch_size, widths=args.widths, precision=args.precision, translate=args.translate,
+                         command=shlex.join(["python", *sys.argv]), out=args.out or Path(f"runs/bench-{name}"), verbose=2)
     summary = train(config, extra_callbacks=[log])
     log.records[-1]["final_val_metrics"] = summary["val_metrics"]
     log.save()
