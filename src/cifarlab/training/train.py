@@ -230,18 +230,14 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
     if state and cfg.verbose:
         print(f"resuming {cfg.out} after epoch {first_epoch}")
     started = time.perf_counter()
-    interrupted = False
     try:
         if not finished:
             model.fit(train_ds, epochs=cfg.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-                      shuffle=False,
-                      validation_data=val_ds, callbacks=callbacks + (extra_callbacks or []),
-                      verbose=cfg.verbose)
+                      shuffle=False, validation_data=val_ds,
+                      callbacks=callbacks + (extra_callbacks or []), verbose=cfg.verbose)
     except KeyboardInterrupt:
-        interrupted = True
-    if interrupted:
         raise CifarlabError(f"interrupted; the checkpoint after epoch {checkpointer.state['epoch']} is "
-                            f"kept in {ckpt_dir}: rerun the same command to resume")
+                            f"kept in {ckpt_dir}: rerun the same command to resume") from None
     if checkpointer.nan_epoch is not None:
         good = checkpointer.state["epoch"]
         kept = (f"the last good checkpoint (epoch {good}) is kept in {ckpt_dir}; lower --lr and resume"
