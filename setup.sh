@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-SYSTEM_PACKAGES=(libgl1 libglib2.0-0 xvfb xdotool x11-utils imagemagick fonts-dejavu-core chromium)
+SYSTEM_PACKAGES=(python3-venv libgl1 libglib2.0-0 xvfb xdotool x11-utils imagemagick fonts-dejavu-core chromium)
 
 if [[ "${CIFARLAB_SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null; then
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
