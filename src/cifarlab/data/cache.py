@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 from platformdirs import user_cache_dir
 
+from cifarlab.atomic import atomic_path
 from cifarlab.data.dataset import Split
 
 CACHE_VERSION = 2
@@ -148,8 +148,7 @@ def read_cache(path: Path) -> tuple[dict, dict[str, Split]] | None:
 
 
 def write_cache(path: Path, meta: dict, splits: dict[str, Split]) -> None:
-    """Write atomically: a temporary file in the same folder, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically (cifarlab.atomic): readers never see a half-written cache."""
     arrays: list[tuple[str, np.ndarray]] = []
     for name, split in splits.items():
         arrays.append((f"{name}_images", np.ascontiguousarray(split.images, dtype=np.uint8)))
@@ -164,18 +163,12 @@ def write_cache(path: Path, meta: dict, splits: dict[str, Split]) -> None:
         spec["offset"] = offset
         offset = _align(offset + spec["nbytes"])
     header = json.dumps({"meta": meta, "arrays": specs}).encode().ljust(header_len)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".cache")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(MAGIC + header_len.to_bytes(8, "little") + header)
-            for spec, (_name, array) in zip(specs, arrays):
-                handle.seek(spec["offset"])
-                handle.write(memoryview(array).cast("B") if array.nbytes else b"")
-            handle.truncate(offset)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=".cache") as tmp, open(tmp, "wb") as handle:
+        handle.write(MAGIC + header_len.to_bytes(8, "little") + header)
+        for spec, (_name, array) in zip(specs, arrays):
+            handle.seek(spec["offset"])
+            handle.write(memoryview(array).cast("B") if array.nbytes else b"")
+        handle.truncate(offset)
 
 
 def _align(n: int) -> int:
