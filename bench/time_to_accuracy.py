@@ -20,17 +20,19 @@ import keras
 import numpy as np
 
 from cifarlab.data import load_dataset
+from cifarlab.evaluation.tta import predict_tta
 from cifarlab.training.train import TrainConfig, train
 
 RESULTS = Path(__file__).parent / "results"
 
 
 class TestAccuracyLog(keras.callbacks.Callback):
-    """After each epoch: test accuracy (plain and flip-TTA), cumulative training seconds."""
+    """After each epoch: test accuracy (plain and with `evaluate --tta`'s 6-view test-time
+    augmentation), cumulative training seconds."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, path: Path):
+    def __init__(self, images: np.ndarray, labels: np.ndarray, path: Path, every: int, epochs: int):
         super().__init__()
-        self.images, self.labels, self.path = images, labels, path
+        self.images, self.labels, self.path, self.every, self.epochs = images, labels, path, every, epochs
         self.records = json.loads(path.read_text())["epochs"] if path.exists() else []
         self.train_seconds = self.records[-1]["train_seconds"] if self.records else 0.0
 
@@ -39,14 +41,23 @@ class TestAccuracyLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.train_seconds += time.perf_counter() - self.start
-        probs = self.model.predict(self.images, batch_size=500, verbose=0)
-        flipped = self.model.predict(self.images[:, :, ::-1], batch_size=500, verbose=0)
-        self.records = [r for r in self.records if r["epoch"] < epoch + 1] + [{
-            "epoch": epoch + 1, "train_seconds": round(self.train_seconds, 1),
+        if (epoch + 1) % self.every and epoch + 1 != self.epochs:
+            return self.record(epoch + 1, {})
+
+        def predict(images):
+            return self.model.predict(images, batch_size=500, verbose=0)
+
+        probs = predict(self.images)
+        tta = predict_tta(predict, self.images)
+        self.record(epoch + 1, {
             "test_accuracy": float((probs.argmax(1) == self.labels).mean()),
-            "test_accuracy_tta": float(((probs + flipped).argmax(1) == self.labels).mean()),
+            "test_accuracy_tta": float((tta.argmax(1) == self.labels).mean()),
             "val_accuracy": float(logs.get("val_accuracy", float("nan"))),
-        }]
+        })
+
+    def record(self, epoch: int, measured: dict) -> None:
+        self.records = [r for r in self.records if r["epoch"] < epoch] + [
+            {"epoch": epoch, "train_seconds": round(self.train_seconds, 1), **measured}]
         self.save()
 
     def save(self):
@@ -58,10 +69,11 @@ def plot(records: list[dict], title: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    records = [r for r in records if "test_accuracy" in r]
     minutes = [r["train_seconds"] / 60 for r in records]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(minutes, [100 * r["test_accuracy"] for r in records], "o-", label="test")
-    ax.plot(minutes, [100 * r["test_accuracy_tta"] for r in records], "s--", label="test, flip TTA")
+    ax.plot(minutes, [100 * r["test_accuracy_tta"] for r in records], "s--", label="test, 6-view TTA")
     ax.set(xlabel="training wall time (minutes, 2-core CPU)", ylabel="accuracy (%)", title=title)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -80,15 +92,19 @@ def main() -> None:
     parser.add_argument("--widths", type=lambda v: tuple(int(w) for w in v.split(",")), default=None)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--translate", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-every", type=int, default=1, metavar="N",
+                        help="measure test accuracy every N epochs (and after the last)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default runs/bench-NAME)")
     args = parser.parse_args()
     name = args.name or args.model
     RESULTS.mkdir(parents=True, exist_ok=True)
     test = load_dataset(args.data).split("test")
-    log = TestAccuracyLog(test.images, test.labels, RESULTS / f"time_to_accuracy-{name}.json")
     config = TrainConfig(data=args.data, model=args.model, epochs=args.epochs, lr=args.lr,
-                         batch_size=args.batch_size, widths=args.widths, precision=args.precision, translate=args.translate,
+                         batch_size=args.batch_size, widths=args.widths, precision=args.precision, translate=args.translate, seed=args.seed,
                          command=shlex.join(["python", *sys.argv]), out=args.out or Path(f"runs/bench-{name}"), verbose=2)
+    log = TestAccuracyLog(test.images, test.labels, RESULTS / f"time_to_accuracy-{name}.json",
+                          args.eval_every, config.resolved().epochs)
     summary = train(config, extra_callbacks=[log])
     log.records[-1]["final_val_metrics"] = summary["val_metrics"]
     log.save()

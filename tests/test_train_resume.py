@@ -46,14 +46,16 @@ def read_epoch(run) -> int:
         return 0
 
 
-def test_resume_after_kill_9_matches_an_uninterrupted_run(shapes_folder, tmp_path):
-    options = dict(model="seed", epochs=3, seed=3, **QUICK)
+# seed: dropout RNG and callback state; fast: lookahead averages mid-period (8 steps/epoch, k=5).
+@pytest.mark.parametrize("model", ["seed", "fast"])
+def test_resume_after_kill_9_matches_an_uninterrupted_run(shapes_folder, tmp_path, model):
+    options = dict(model=model, epochs=3, seed=3, **QUICK)
     reference = tmp_path / "reference"
     train(TrainConfig(data=str(shapes_folder), out=reference, **options))
 
     run = tmp_path / "killed"
     command = [sys.executable, "-m", "cifarlab.cli.main", "train", "--data", str(shapes_folder),
-               "--model", "seed", "--epochs", "3", "--seed", "3", "--image-size", "32",
+               "--model", model, "--epochs", "3", "--seed", "3", "--image-size", "32",
                "--batch-size", "32", "--out", str(run)]
     process = subprocess.Popen(command + ["--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180

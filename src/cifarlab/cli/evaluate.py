@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     parser.add_argument("--split", default="test", help="dataset split to evaluate")
     parser.add_argument("--tta", action="store_true",
-                        help="test-time augmentation: average the probabilities of each image and "
-                             "its horizontal mirror")
+                        help="test-time augmentation: average the probabilities of each image, its "
+                             "mirror, and both shifted one pixel up-left and down-right (6x the time)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="output folder (default: runs/eval-<model stem>-<split>)")
     parser.add_argument("--batch-size", type=int, default=256, metavar="N",
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     info = m["evaluation"]
     top = ", ".join(f"top-{k} {v:.2%}" for k, v in m["top_k_accuracy"].items())
     print(f"{info['model_name']} on {info['split']} ({m['num_samples']:,} images"
-          f"{', mirror TTA' if info['tta'] else ''}): accuracy {m['accuracy']:.2%}"
+          f"{', 6-view TTA' if info['tta'] else ''}): accuracy {m['accuracy']:.2%}"
           + (f" ({top})" if top else ""))
     weakest = ", ".join(f"{row['class']} {row['accuracy']:.1%}" for row in result.weakest)
     print(f"weakest classes: {weakest}")

@@ -32,22 +32,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, kind, text in (
         ("epochs", int, "epochs (seed: maximum; early stopping may end sooner)"),
         ("batch-size", int, "global batch size"),
-        ("lr", float, "learning rate (fast: peak of the warm-up + cosine schedule)"),
+        ("lr", float, "(peak) learning rate, for the mean loss of one batch"),
+        ("momentum", float, "SGD Nesterov momentum"),
+        ("bias-scaler", float, "SGD: learning-rate multiplier of BatchNorm biases"),
+        ("lookahead-steps", int, "SGD: reset weights to their running average every N steps (0 = off)"),
         ("label-smoothing", float, "label smoothing"),
         ("translate", int, "random translation in pixels (0 = off)"),
         ("val-fraction", float, "fraction of train held out as validation (if the source has no val split)"),
         ("weight-decay", float, "weight decay"),
-        ("warmup-epochs", float, "warm-up epochs (fast)"),
+        ("warmup-epochs", float, "warm-up epochs (warmup-cosine schedule)"),
     ):
         key = name.replace("-", "_")
         recipe.add_argument(f"--{name}", type=kind, default=None,
                             help=f"{text} [{PRESETS['seed'].get(key, '-')} / {PRESETS['fast'].get(key, '-')}]")
+    recipe.add_argument("--schedule", default=None, choices=["triangle", "warmup-cosine", "constant", "plateau"],
+                        help="learning-rate schedule [plateau / triangle]")
     recipe.add_argument("--widths", default=None, type=lambda v: tuple(int(w) for w in v.split(",")),
                         metavar="A,B,C", help="fast: channels of its three conv blocks [- / 64,128,256]")
     recipe.add_argument("--calibrate", default=None, action=argparse.BooleanOptionalAction,
                         help="fit a softmax temperature on the validation split [off / on]")
     recipe.add_argument("--flip", default=None, action=argparse.BooleanOptionalAction,
-                        help="random horizontal flips [off / on]")
+                        help="horizontal flips: each image mirrored in every other epoch, "
+                             "starting from a random half [off / on]")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else 1, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         label_smoothing=args.label_smoothing, flip=args.flip, translate=args.translate,
         val_fraction=args.val_fraction, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
-        widths=args.widths, calibrate=args.calibrate,
+        widths=args.widths, calibrate=args.calibrate, momentum=args.momentum, bias_scaler=args.bias_scaler,
+        lookahead_steps=args.lookahead_steps, schedule=args.schedule,
     )
     train(config)
     return 0

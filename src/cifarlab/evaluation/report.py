@@ -77,7 +77,7 @@ def render_report(metrics: dict, plots: dict[str, tuple[str, bytes]], weakest: l
 <p class="meta">model <code>{e(info['model_path'])}</code> ({e(str(model_meta.get('model', '?')))},
 input {info['input_size'][0]}x{info['input_size'][1]}) &middot; dataset <code>{e(info['dataset_source'])}</code>
 split <b>{e(info['split'])}</b>, fingerprint {e(info['dataset_fingerprint'])} &middot;
-test-time augmentation: {'mirror average' if info['tta'] else 'off'} &middot;
+test-time augmentation: {'mirror + 1-pixel shifts, 6 views' if info['tta'] else 'off'} &middot;
 {info['seconds']['total']:.1f} s &middot; {e(info['finished'])}</p>
 <div class="cards">{''.join(cards)}</div>
 <p>Weakest classes: {e(', '.join(weakest))}. Brier score: mean over images of the sum over classes

@@ -18,6 +18,7 @@ from cifarlab.evaluation import plots as P
 from cifarlab.evaluation.metrics import compute_metrics, weakest_classes
 from cifarlab.atomic import write_atomic
 from cifarlab.evaluation.report import render_report
+from cifarlab.evaluation.tta import predict_tta
 
 
 @dataclass
@@ -25,7 +26,7 @@ class EvaluateConfig:
     data: str | Path
     model: Path | None = None  # None: $CIFARLAB_MODEL or the shipped model
     split: str = "test"
-    tta: bool = False  # average the probabilities of each image and its horizontal mirror
+    tta: bool = False  # average over mirrored and 1-pixel-shifted views (evaluation/tta.py)
     out: Path | None = None  # default runs/eval-<model stem>-<split>
     batch_size: int = 256
     image_size: int | None = None  # dataset decode size; default: the model's input size
@@ -74,15 +75,12 @@ def predict_probabilities(classifier, images: np.ndarray, batch_size: int, tta: 
     if batch_size < 1:
         raise CifarlabError(f"--batch-size must be at least 1, got {batch_size}")
     out = []
-    with tqdm(total=len(images), desc="predicting" + (" (+mirror)" if tta else ""), unit="img",
+    with tqdm(total=len(images), desc="predicting" + (" (x6 test-time augmentation)" if tta else ""), unit="img",
               disable=not progress, file=sys.stderr, leave=False) as bar:
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
-            probs = np.asarray(classifier.predict(batch), dtype=np.float64)
-            if tta:
-                probs = (probs + np.asarray(classifier.predict(np.ascontiguousarray(batch[:, :, ::-1])),
-                                            dtype=np.float64)) / 2
-            out.append(probs)
+            out.append(predict_tta(classifier.predict, batch) if tta
+                       else np.asarray(classifier.predict(batch), dtype=np.float64))
             bar.update(len(batch))
     return np.concatenate(out)
 

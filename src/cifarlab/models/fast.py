@@ -8,7 +8,10 @@ Each trick, once:
 - Global max-pool head: no large dense layer to train; logits scaled by 1/9 (airbench) so the
   softmax starts unsaturated.
 - BatchNorm momentum 0.6 (Keras convention: weight of the old value) so statistics track the
-  fast-moving weights of a short schedule.
+  fast-moving weights of a short schedule; no BN scale (airbench): the convolutions before it are
+  scale-free anyway, and the biases alone get a boosted learning rate (training/optim.py).
+- Identity ("dirac") initialisation of the first filters of each conv: the network starts close
+  to a shallow one and deepens as it trains.
 """
 
 from __future__ import annotations
@@ -34,11 +37,23 @@ def whitening_kernel(images: np.ndarray, mean: np.ndarray, std: np.ndarray, eps:
     return filters.reshape(-1, WHITENING_PATCH, WHITENING_PATCH, 3).transpose(1, 2, 3, 0).astype(np.float32)
 
 
+def dirac_init(conv: keras.layers.Conv2D) -> None:
+    """Make output channel i (for i < input channels) pass input channel i through unchanged."""
+    kernel = conv.kernel.numpy()
+    k, _, channels_in, channels_out = kernel.shape
+    n = min(channels_in, channels_out)
+    kernel[:, :, :, :n] = 0.0
+    kernel[k // 2, k // 2, np.arange(n), np.arange(n)] = 1.0
+    conv.kernel.assign(kernel)
+
+
 def conv_bn_gelu(x, filters: int, pool: bool):
-    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    conv = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)
+    x = conv(x)
+    dirac_init(conv)
     if pool:
         x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.BatchNormalization(momentum=0.6, epsilon=1e-5)(x)
+    x = keras.layers.BatchNormalization(momentum=0.6, epsilon=1e-5, scale=False)(x)
     return keras.layers.Activation("gelu")(x)
 
 

@@ -11,9 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 
-def flip_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Mirror a random half of the batch left-right."""
-    flip = tf.random.stateless_uniform([tf.shape(images)[0]], seed) < 0.5
+def flip_batch(images: tf.Tensor, flip: tf.Tensor) -> tf.Tensor:
+    """Mirror left-right the images whose `flip` is true."""
     return tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
 
 
@@ -35,6 +34,9 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batc
     steps = n // batch_size  # drop the ragged last batch: constant shapes, one trace
     x = tf.constant(images)
     y = tf.one_hot(tf.constant(labels), num_classes)
+    # Alternating flip (airbench): a random half is mirrored in even epochs, the other half in odd
+    # ones, so every two epochs show each image both ways instead of leaving it to chance.
+    first_flip = tf.random.stateless_uniform([n], tf.constant([seed, -1], tf.int64)) < 0.5
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
         order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([seed, epoch]))
@@ -45,7 +47,7 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batc
         batch = tf.gather(x, idx)
         key = tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + epoch, step])
         if flip:
-            batch = flip_batch(batch, key)
+            batch = flip_batch(batch, tf.not_equal(tf.gather(first_flip, idx), epoch % 2 == 1))
         if translate:
             batch = translate_batch(batch, translate, key + 1)
         return batch, tf.gather(y, idx)

@@ -29,6 +29,7 @@ from cifarlab.atomic import write_json_atomic
 from cifarlab.training.checkpoint import Checkpointer, read_state
 from cifarlab.training.distribute import (fix_keras_multiworker_build, is_chief, make_strategy,
                                           same_on_all_workers, shard_by_data)
+from cifarlab.training.optim import BiasBoostSGD, Triangle
 from cifarlab.training.pipeline import eval_dataset, train_dataset
 from cifarlab.training.precision import dtype_policy
 from cifarlab.training.presets import PRESETS
@@ -54,6 +55,9 @@ class TrainConfig:
     batch_size: int | None = None
     lr: float | None = None
     optimizer: str | None = None
+    momentum: float | None = None  # sgd: Nesterov momentum
+    bias_scaler: float | None = None  # sgd: learning-rate multiplier of BatchNorm biases
+    lookahead_steps: int | None = None  # sgd: lookahead weight averaging period (0: off)
     schedule: str | None = None
     warmup_epochs: float | None = None
     label_smoothing: float | None = None
@@ -93,17 +97,26 @@ def model_options(cfg: TrainConfig, train_split: Split) -> dict:
     return {"whitening_images": train_split.images, "widths": tuple(cfg.widths)}
 
 
-def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+def make_schedule(cfg: TrainConfig, total_steps: int):
+    if cfg.schedule == "triangle":
+        return Triangle(cfg.lr, total_steps)
     if cfg.schedule == "warmup-cosine":
-        warmup = max(1, int(cfg.warmup_epochs * steps_per_epoch))
-        lr = keras.optimizers.schedules.CosineDecay(
+        warmup = max(1, int(cfg.warmup_epochs * total_steps / cfg.epochs))
+        return keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=cfg.lr / 10, warmup_target=cfg.lr, warmup_steps=warmup,
-            decay_steps=max(1, cfg.epochs * steps_per_epoch - warmup), alpha=0.0)
-    else:
-        lr = cfg.lr
+            decay_steps=max(1, total_steps - warmup), alpha=0.0)
+    if cfg.schedule in ("constant", "plateau"):
+        return cfg.lr
+    raise CifarlabError(f"unknown schedule {cfg.schedule!r}; use triangle, warmup-cosine, constant or plateau")
+
+
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    total_steps = cfg.epochs * steps_per_epoch
+    lr = make_schedule(cfg, total_steps)
     wd = cfg.weight_decay or None
     if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=wd)
+        return BiasBoostSGD(lr, momentum=cfg.momentum, bias_scaler=cfg.bias_scaler,
+                            lookahead_steps=cfg.lookahead_steps, total_steps=total_steps, weight_decay=wd)
     if cfg.optimizer == "adam":
         return keras.optimizers.Adam(lr, weight_decay=wd)
     raise CifarlabError(f"unknown optimizer {cfg.optimizer!r}; use sgd or adam")
@@ -231,7 +244,9 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
         print(f"resuming {cfg.out} after epoch {first_epoch}")
     started = time.perf_counter()
     try:
-        if not finished:
+        if finished:  # what fit() does last: e.g. lookahead's averaged weights become the model
+            model.optimizer.finalize_variable_values(model.trainable_weights)
+        else:
             model.fit(train_ds, epochs=cfg.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
                       shuffle=False, validation_data=val_ds,
                       callbacks=callbacks + (extra_callbacks or []), verbose=cfg.verbose)

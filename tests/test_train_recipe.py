@@ -1,0 +1,127 @@
+"""The pieces of the `fast` recipe, each checked against what it promises: the triangle schedule,
+boosted BatchNorm-bias steps, lookahead averaging, alternating flips, dirac init, 6-view TTA."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from cifarlab.evaluation.tta import predict_tta, tta_views
+from cifarlab.models.fast import dirac_init
+from cifarlab.training.optim import BiasBoostSGD, Triangle
+from cifarlab.training.pipeline import train_dataset
+
+
+def test_triangle_rises_then_falls_to_its_floor():
+    schedule = Triangle(peak=2.0, total_steps=100, warmup_fraction=0.25, start=0.2, end=0.1)
+    values = np.array([float(schedule(step)) for step in range(101)])
+    np.testing.assert_allclose(values[[0, 25, 100]], [0.4, 2.0, 0.2], rtol=1e-6)
+    assert np.all(np.diff(values[:26]) > 0) and np.all(np.diff(values[25:]) < 0)
+    assert Triangle(**schedule.get_config()).get_config() == schedule.get_config()
+
+
+def bn_model() -> keras.Model:
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(3, use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization(scale=False)(x)
+    return keras.Model(inputs, keras.layers.Dense(1)(x))
+
+
+def one_step_change(bias_scaler: float) -> list[tuple[str, np.ndarray]]:
+    keras.utils.set_random_seed(0)
+    model = bn_model()
+    model.compile(BiasBoostSGD(0.01, bias_scaler=bias_scaler), "mse")
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    model.train_on_batch(x, x[:, :1] * 2)
+    return [(v.name, v.numpy() - b) for v, b in zip(model.trainable_variables, before)]
+
+
+def test_bias_scaler_multiplies_only_the_batchnorm_bias_steps():
+    plain, boosted = one_step_change(1.0), one_step_change(64.0)
+    for (name, step), (_, boosted_step) in zip(plain, boosted):
+        ratio = 64.0 if name == "beta" else 1.0
+        assert np.abs(step).max() > 0, name
+        np.testing.assert_allclose(boosted_step, ratio * step, rtol=1e-4, atol=1e-9, err_msg=name)
+    assert [name for name, _ in plain].count("beta") == 1
+
+
+def test_lookahead_resets_weights_to_their_average_every_k_steps():
+    keras.utils.set_random_seed(0)
+    model = bn_model()
+    optimizer = BiasBoostSGD(0.05, lookahead_steps=5, total_steps=10)
+    model.compile(optimizer, "mse")
+    rng = np.random.default_rng(1)
+    for step in range(1, 11):
+        x = rng.normal(size=(16, 4)).astype("float32")
+        model.train_on_batch(x, x[:, :1])
+        averages = [a.numpy() for a in optimizer._model_variables_moving_average]
+        current = [v.numpy() for v in model.trainable_variables]
+        same = all(np.array_equal(a, c) for a, c in zip(averages, current))
+        # Equal at every 5th step (the reset) and after step 1 (the averaging momentum starts at 0).
+        assert same == (step % 5 == 0 or step == 1), step
+    assert optimizer.get_config()["lookahead_steps"] == 5
+    restored = BiasBoostSGD.from_config(optimizer.get_config())
+    assert restored.use_ema and restored.ema_overwrite_frequency == 5 and restored.total_steps == 10
+
+
+def tagged_images(n: int) -> np.ndarray:
+    """Image i holds i in pixel (0, 0) and 255 in its right column: index and orientation readable."""
+    images = np.zeros((n, 8, 8, 3), np.uint8)
+    images[:, 0, 0, 0] = np.arange(n)
+    images[:, :, -1, 1] = 255
+    return images
+
+
+def epoch_flips(dataset, n: int) -> list[np.ndarray]:
+    """Per epoch: for each image index, whether it arrived mirrored."""
+    flips = []
+    for images, _ in dataset:
+        images = images.numpy()
+        mirrored = images[:, :, 0, 1] == 255
+        mirrored = mirrored.all(axis=1)
+        index = np.where(mirrored, images[:, 0, -1, 0], images[:, 0, 0, 0])
+        flip = np.zeros(n, bool)
+        flip[index] = mirrored
+        flips.append(flip)
+    return flips
+
+
+def test_alternating_flip_shows_each_image_both_ways_every_two_epochs():
+    n = 200
+    ds = train_dataset(tagged_images(n), np.zeros(n, np.int64), 2, batch_size=n, seed=3, first_epoch=0,
+                       epochs=4, flip=True, translate=0)
+    flips = epoch_flips(ds, n)
+    assert len(flips) == 4
+    assert 0.35 < flips[0].mean() < 0.65
+    np.testing.assert_array_equal(flips[1], ~flips[0])
+    np.testing.assert_array_equal(flips[2], flips[0])
+    # Resuming at epoch 3 replays the same flips.
+    resumed = train_dataset(tagged_images(n), np.zeros(n, np.int64), 2, batch_size=n, seed=3,
+                            first_epoch=3, epochs=4, flip=True, translate=0)
+    np.testing.assert_array_equal(epoch_flips(resumed, n)[0], flips[3])
+
+
+def test_dirac_init_passes_the_first_channels_through():
+    inputs = keras.Input((6, 6, 4))
+    conv = keras.layers.Conv2D(8, 3, padding="same", use_bias=False)
+    model = keras.Model(inputs, conv(inputs))
+    dirac_init(conv)
+    x = np.random.default_rng(0).normal(size=(2, 6, 6, 4)).astype("float32")
+    out = model.predict(x, verbose=0)
+    np.testing.assert_allclose(out[..., :4], x, atol=1e-6)
+    assert np.abs(out[..., 4:]).max() > 0.01  # the rest keep their random init
+
+
+def test_tta_views_are_mirrors_and_one_pixel_shifts():
+    images = np.random.default_rng(0).integers(0, 256, size=(3, 5, 5, 3), dtype=np.uint8)
+    views = tta_views(images)
+    assert len(views) == 6 and sum(w for w, _ in views) == pytest.approx(1.0)
+    np.testing.assert_array_equal(views[1][1], images[:, :, ::-1])
+    up_left = views[2][1]  # content moves down-right by one pixel: reflect padding fills the edge
+    np.testing.assert_array_equal(up_left[:, 1:, 1:], images[:, :-1, :-1])
+    np.testing.assert_array_equal(views[4][1][:, :-1, :-1], images[:, 1:, 1:])
+    # The mean over views of a per-image-constant predictor is that constant.
+    probs = predict_tta(lambda batch: np.tile([[0.2, 0.8]], (len(batch), 1)), images)
+    np.testing.assert_allclose(probs, np.tile([[0.2, 0.8]], (3, 1)))
