@@ -30,9 +30,11 @@ class TestAccuracyLog(keras.callbacks.Callback):
     """After each epoch: test accuracy (plain and with `evaluate --tta`'s 6-view test-time
     augmentation), cumulative training seconds."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, path: Path, every: int, epochs: int):
+    def __init__(self, images: np.ndarray, labels: np.ndarray, path: Path, every: int, epochs: int,
+                 command: str):
         super().__init__()
         self.images, self.labels, self.path, self.every, self.epochs = images, labels, path, every, epochs
+        self.command = command
         self.records = json.loads(path.read_text())["epochs"] if path.exists() else []
         self.train_seconds = self.records[-1]["train_seconds"] if self.records else 0.0
 
@@ -61,7 +63,7 @@ class TestAccuracyLog(keras.callbacks.Callback):
         self.save()
 
     def save(self):
-        self.path.write_text(json.dumps({"epochs": self.records}, indent=2))
+        self.path.write_text(json.dumps({"command": self.command, "epochs": self.records}, indent=2))
 
 
 def plot(records: list[dict], title: str, path: Path) -> None:
@@ -104,7 +106,7 @@ def main() -> None:
                          batch_size=args.batch_size, widths=args.widths, precision=args.precision, translate=args.translate, seed=args.seed,
                          command=shlex.join(["python", *sys.argv]), out=args.out or Path(f"runs/bench-{name}"), verbose=2)
     log = TestAccuracyLog(test.images, test.labels, RESULTS / f"time_to_accuracy-{name}.json",
-                          args.eval_every, config.resolved().epochs)
+                          args.eval_every, config.resolved().epochs, config.command)
     summary = train(config, extra_callbacks=[log])
     log.records[-1]["final_val_metrics"] = summary["val_metrics"]
     log.save()

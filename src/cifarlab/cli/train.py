@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("label-smoothing", float, "label smoothing"),
         ("translate", int, "random translation in pixels (0 = off)"),
         ("val-fraction", float, "fraction of train held out as validation (if the source has no val split)"),
-        ("weight-decay", float, "weight decay"),
+        ("weight-decay", float, "decoupled weight decay: each step shrinks weights by lr x this"),
         ("warmup-epochs", float, "warm-up epochs (warmup-cosine schedule)"),
     ):
         key = name.replace("-", "_")
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     recipe.add_argument("--schedule", default=None, choices=["triangle", "warmup-cosine", "constant", "plateau"],
                         help="learning-rate schedule [plateau / triangle]")
     recipe.add_argument("--widths", default=None, type=lambda v: tuple(int(w) for w in v.split(",")),
-                        metavar="A,B,C", help="fast: channels of its three conv blocks [- / 64,128,256]")
+                        metavar="A,B,C", help="fast: channels of its three conv blocks [- / 64,256,256]")
     recipe.add_argument("--calibrate", default=None, action=argparse.BooleanOptionalAction,
                         help="fit a softmax temperature on the validation split [off / on]")
     recipe.add_argument("--flip", default=None, action=argparse.BooleanOptionalAction,

@@ -58,7 +58,7 @@ def conv_bn_gelu(x, filters: int, pool: bool):
 
 
 @register("fast")
-def fast_net(input_size, num_classes, mean, std, widths=(64, 128, 256),
+def fast_net(input_size, num_classes, mean, std, widths=(64, 256, 256),
              whitening_images: np.ndarray | None = None, temperature: float = 1.0) -> keras.Model:
     inputs, x = normalized_input(input_size, mean, std)
     stem = keras.layers.Conv2D(2 * WHITENING_PATCH**2 * 3, WHITENING_PATCH, padding="valid",

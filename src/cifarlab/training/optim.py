@@ -5,8 +5,10 @@
   unscaled): with BN scales frozen, the biases are the only per-channel knobs and need big steps.
 - Lookahead: every `lookahead_steps` steps the weights are reset to an exponential average of
   themselves whose momentum ramps from 0 to 0.95 as (progress)^0.6 over the run, so the end of
-  training averages over many nearby solutions while the start still moves freely. Built on
-  Keras's optimizer EMA, so the averaged weights are saved with checkpoints and resume exactly.
+  training averages over many nearby solutions while the start still moves freely. The average is
+  Keras's optimizer EMA (saved with checkpoints, so resuming is exact); the reset is the
+  `LookaheadReset` callback, because a conditional overwrite inside the train step breaks under
+  tf.distribute (a merge_call inside a cond).
 """
 
 from __future__ import annotations
@@ -47,8 +49,7 @@ class BiasBoostSGD(keras.optimizers.SGD):
                  **kwargs):
         kwargs.pop("nesterov", None)
         if lookahead_steps:
-            kwargs.update(use_ema=True, ema_overwrite_frequency=int(lookahead_steps),
-                          ema_momentum=lookahead_momentum)
+            kwargs.update(use_ema=True, ema_overwrite_frequency=None, ema_momentum=lookahead_momentum)
         super().__init__(learning_rate, momentum=momentum, nesterov=True, **kwargs)
         self.bias_scaler, self.lookahead_steps = float(bias_scaler), int(lookahead_steps)
         self.total_steps = int(total_steps)
@@ -71,3 +72,13 @@ class BiasBoostSGD(keras.optimizers.SGD):
         config.update(bias_scaler=self.bias_scaler, lookahead_steps=self.lookahead_steps,
                       total_steps=self.total_steps, lookahead_momentum=self.ema_momentum)
         return config
+
+
+class LookaheadReset(keras.callbacks.Callback):
+    """After every `lookahead_steps`-th optimizer step, set the weights to the optimizer's average."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        optimizer = self.model.optimizer
+        steps = getattr(optimizer, "lookahead_steps", 0)
+        if steps and int(keras.ops.convert_to_numpy(optimizer.iterations)) % steps == 0:
+            optimizer.finalize_variable_values(self.model.trainable_weights)

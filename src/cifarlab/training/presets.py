@@ -9,7 +9,6 @@ PRESETS: dict[str, dict] = {
         epochs=60, batch_size=64, lr=1e-3, optimizer="adam", schedule="plateau",
         early_stopping_patience=8, plateau_patience=3, plateau_factor=0.5,
         label_smoothing=0.0, calibrate=False, flip=False, translate=0, val_fraction=0.1, weight_decay=0.0,
-        momentum=0.9, bias_scaler=1.0, lookahead_steps=0,
     ),
     # Accuracy per CPU-minute: airbench94's recipe (Keller Jordan), restated for a Keras mean loss.
     "fast": dict(

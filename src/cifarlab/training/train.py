@@ -29,7 +29,7 @@ from cifarlab.atomic import write_json_atomic
 from cifarlab.training.checkpoint import Checkpointer, read_state
 from cifarlab.training.distribute import (fix_keras_multiworker_build, is_chief, make_strategy,
                                           same_on_all_workers, shard_by_data)
-from cifarlab.training.optim import BiasBoostSGD, Triangle
+from cifarlab.training.optim import BiasBoostSGD, LookaheadReset, Triangle
 from cifarlab.training.pipeline import eval_dataset, train_dataset
 from cifarlab.training.precision import dtype_policy
 from cifarlab.training.presets import PRESETS
@@ -123,7 +123,7 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.O
 
 
 def make_callbacks(cfg: TrainConfig, ckpt_dir: Path, state: dict | None) -> tuple[list, Checkpointer]:
-    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
+    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), LookaheadReset()]
     stateful: dict[str, keras.callbacks.Callback] = {}
     early = None
     if cfg.early_stopping_patience:
