@@ -35,8 +35,8 @@ class Triangle(keras.optimizers.schedules.LearningRateSchedule):
         return self.peak * ops.where(step < warmup, rising, ops.maximum(falling, self.end))
 
     def get_config(self) -> dict:
-        return dict(peak=self.peak, total_steps=self.total_steps, warmup_fraction=self.warmup_fraction,
-                    start=self.start, end=self.end)
+        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_fraction": self.warmup_fraction,
+                "start": self.start, "end": self.end}
 
 
 @keras.saving.register_keras_serializable("cifarlab")

@@ -20,15 +20,20 @@ import keras
 import numpy as np
 
 from cifarlab import __version__
+from cifarlab.atomic import write_json_atomic
 from cifarlab.data import Dataset, Split, load_dataset, with_validation
 from cifarlab.errors import CifarlabError
 from cifarlab.models.io import save_model_file
 from cifarlab.models.registry import build_model, channel_stats
 from cifarlab.training.calibration import fit_temperature, probability_metrics
-from cifarlab.atomic import write_json_atomic
 from cifarlab.training.checkpoint import Checkpointer, read_state
-from cifarlab.training.distribute import (fix_keras_multiworker_build, is_chief, make_strategy,
-                                          same_on_all_workers, shard_by_data)
+from cifarlab.training.distribute import (
+    fix_keras_multiworker_build,
+    is_chief,
+    make_strategy,
+    same_on_all_workers,
+    shard_by_data,
+)
 from cifarlab.training.optim import BiasBoostSGD, LookaheadReset, Triangle
 from cifarlab.training.pipeline import eval_dataset, train_dataset
 from cifarlab.training.precision import dtype_policy
@@ -72,7 +77,7 @@ class TrainConfig:
     calibrate: bool | None = None  # fit a softmax temperature on the validation split
     command: str = field(default_factory=lambda: shlex.join(["cifarlab", *sys.argv[1:]]))
 
-    def resolved(self) -> "TrainConfig":
+    def resolved(self) -> TrainConfig:
         """A copy with every recipe field filled from the preset (the model's name, else `fast`)."""
         preset = PRESETS.get(self.model, PRESETS["fast"])
         values = {f.name: getattr(self, f.name) for f in fields(self)}
