@@ -102,11 +102,12 @@ def model_options(cfg: TrainConfig, train_split: Split) -> dict:
     return {"whitening_images": train_split.images, "widths": tuple(cfg.widths)}
 
 
-def make_schedule(cfg: TrainConfig, total_steps: int):
+def make_schedule(cfg: TrainConfig, steps_per_epoch: int):
+    total_steps = cfg.epochs * steps_per_epoch
     if cfg.schedule == "triangle":
         return Triangle(cfg.lr, total_steps)
     if cfg.schedule == "warmup-cosine":
-        warmup = max(1, int(cfg.warmup_epochs * total_steps / cfg.epochs))
+        warmup = max(1, int(cfg.warmup_epochs * steps_per_epoch))
         return keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=cfg.lr / 10, warmup_target=cfg.lr, warmup_steps=warmup,
             decay_steps=max(1, total_steps - warmup), alpha=0.0)
@@ -116,12 +117,12 @@ def make_schedule(cfg: TrainConfig, total_steps: int):
 
 
 def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    total_steps = cfg.epochs * steps_per_epoch
-    lr = make_schedule(cfg, total_steps)
+    lr = make_schedule(cfg, steps_per_epoch)
     wd = cfg.weight_decay or None
     if cfg.optimizer == "sgd":
         return BiasBoostSGD(lr, momentum=cfg.momentum, bias_scaler=cfg.bias_scaler,
-                            lookahead_steps=cfg.lookahead_steps, total_steps=total_steps, weight_decay=wd)
+                            lookahead_steps=cfg.lookahead_steps, total_steps=cfg.epochs * steps_per_epoch,
+                            weight_decay=wd)
     if cfg.optimizer == "adam":
         return keras.optimizers.Adam(lr, weight_decay=wd)
     raise CifarlabError(f"unknown optimizer {cfg.optimizer!r}; use sgd or adam")
