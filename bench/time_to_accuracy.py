@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--widths", type=lambda v: tuple(int(w) for w in v.split(",")), default=None)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--translate", type=int, default=None)
+    parser.add_argument("--cutout", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=1, metavar="N",
                         help="measure test accuracy every N epochs (and after the last)")
@@ -103,7 +104,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     test = load_dataset(args.data).split("test")
     config = TrainConfig(data=args.data, model=args.model, epochs=args.epochs, lr=args.lr,
-                         batch_size=args.batch_size, widths=args.widths, precision=args.precision, translate=args.translate, seed=args.seed,
+                         batch_size=args.batch_size, widths=args.widths, precision=args.precision, translate=args.translate,
+                         cutout=args.cutout, seed=args.seed,
                          command=shlex.join(["python", *sys.argv]), out=args.out or Path(f"runs/bench-{name}"), verbose=2)
     log = TestAccuracyLog(test.images, test.labels, RESULTS / f"time_to_accuracy-{name}.json",
                           args.eval_every, config.resolved().epochs, config.command)

@@ -106,6 +106,28 @@ def test_alternating_flip_shows_each_image_both_ways_every_two_epochs():
     np.testing.assert_array_equal(epoch_flips(resumed, n)[0], flips[3])
 
 
+def test_cutout_paints_one_whole_square_of_the_mean_colour_per_image():
+    n, size = 64, 5
+    rng = np.random.default_rng(1)
+    image = rng.integers(100, 200, size=(12, 12, 3), dtype=np.uint8)  # one image: shuffling can't matter
+    image[..., 2] = 7  # blue channel constant: the painted square must use the mean, 7
+    images = np.repeat(image[None], n, axis=0)
+    ds = train_dataset(images, np.zeros(n, np.int64), 2, batch_size=n, seed=0, first_epoch=0,
+                       epochs=2, flip=False, translate=0, cutout=size)
+    batches = [b.numpy() for b, _ in ds]
+    for batch in batches:
+        changed = (batch != image).any(axis=-1)
+        for painted in changed:
+            rows, cols = np.where(painted)
+            # at most a size x size box changed (pixels equal to the mean by chance stay unchanged)
+            assert rows.max() - rows.min() < size and cols.max() - cols.min() < size
+        assert changed.sum(axis=(1, 2)).mean() > 0.8 * size * size
+        assert (batch[..., 2] == 7).all()
+        mean = np.round(image[..., :2].reshape(-1, 2).mean(axis=0))
+        np.testing.assert_array_equal(batch[changed][:, :2], np.broadcast_to(mean, (changed.sum(), 2)))
+    assert (batches[0] != batches[1]).any()  # a new square each epoch
+
+
 def test_dirac_init_passes_the_first_channels_through():
     inputs = keras.Input((6, 6, 4))
     conv = keras.layers.Conv2D(8, 3, padding="same", use_bias=False)

@@ -27,8 +27,21 @@ def translate_batch(images: tf.Tensor, pad: int, seed: tf.Tensor) -> tf.Tensor:
     return tf.gather(cropped, cols, axis=2, batch_dims=1)
 
 
+def cutout_batch(images: tf.Tensor, size: int, fill: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Paint one size x size square, placed at random wholly inside each image, with `fill`."""
+    n, h, w = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
+    corner = tf.random.stateless_uniform([n, 2], seed, minval=0, maxval=h - size + 1, dtype=tf.int32)
+    rows = tf.range(h)[None, :] - corner[:, :1]
+    cols = tf.range(w)[None, :] - corner[:, 1:]
+    inside_rows = (rows >= 0) & (rows < size)
+    inside_cols = (cols >= 0) & (cols < size)
+    mask = inside_rows[:, :, None] & inside_cols[:, None, :]
+    return tf.where(mask[..., None], fill, images)
+
+
 def train_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int,
-                  seed: int, first_epoch: int, epochs: int, flip: bool, translate: int) -> tf.data.Dataset:
+                  seed: int, first_epoch: int, epochs: int, flip: bool, translate: int,
+                  cutout: int = 0) -> tf.data.Dataset:
     """Batches for epochs first_epoch..epochs-1, one-hot labels (for label smoothing)."""
     n = len(labels)
     steps = n // batch_size  # drop the ragged last batch: constant shapes, one trace
@@ -37,6 +50,8 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batc
     # Alternating flip (airbench): a random half is mirrored in even epochs, the other half in odd
     # ones, so every two epochs show each image both ways instead of leaving it to chance.
     first_flip = tf.random.stateless_uniform([n], tf.constant([seed, -1], tf.int64)) < 0.5
+    # Cutout fills with the mean colour, which the model's normalization maps to zero.
+    mean_colour = tf.constant(np.round(images.reshape(-1, images.shape[-1]).mean(axis=0)).astype(images.dtype))
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
         order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([seed, epoch]))
@@ -50,6 +65,8 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batc
             batch = flip_batch(batch, tf.not_equal(tf.gather(first_flip, idx), epoch % 2 == 1))
         if translate:
             batch = translate_batch(batch, translate, key + 1)
+        if cutout:
+            batch = cutout_batch(batch, cutout, mean_colour, key + 2)
         return batch, tf.gather(y, idx)
 
     epochs_ds = tf.data.Dataset.range(first_epoch, epochs)

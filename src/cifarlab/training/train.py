@@ -68,6 +68,7 @@ class TrainConfig:
     label_smoothing: float | None = None
     flip: bool | None = None
     translate: int | None = None
+    cutout: int | None = None  # side of the square cutout (0: off)
     val_fraction: float | None = None
     weight_decay: float | None = None
     early_stopping_patience: int | None = None
@@ -196,10 +197,17 @@ def prepare_out(cfg: TrainConfig) -> tuple[Path, dict | None]:
     return worker_dir, state
 
 
+def check_augmentation(cfg: TrainConfig, side: int) -> None:
+    for name, pixels in (("translate", cfg.translate), ("cutout", cfg.cutout)):
+        if not 0 <= pixels < side:
+            raise CifarlabError(f"--{name} {pixels} must be between 0 and {side - 1} for {side}-pixel images")
+
+
 def train(config: TrainConfig, extra_callbacks: list | None = None) -> dict:
     """Train (or resume) one run and write its outputs; returns the summary dict."""
     cfg = config.resolved()
     data = load_data(cfg)
+    check_augmentation(cfg, min(data.image_size))
     ckpt_dir, state = prepare_out(cfg)
     try:
         return _train(cfg, data, ckpt_dir, state, extra_callbacks)
@@ -243,7 +251,7 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
     callbacks, checkpointer = make_callbacks(cfg, ckpt_dir, state)
     train_ds = shard_by_data(train_dataset(train_split.images, train_split.labels, data.num_classes,
                                            cfg.batch_size, cfg.seed, first_epoch, cfg.epochs, cfg.flip,
-                                           cfg.translate))
+                                           cfg.translate, cfg.cutout))
     val_ds = (shard_by_data(eval_dataset(val_split.images, val_split.labels, data.num_classes, 512))
               if val_split is not None else None)
     if state and cfg.verbose:
