@@ -37,7 +37,8 @@ def make_variant(preset: str, precision: str, images: np.ndarray, labels: np.nda
     steps = len(labels) // cfg.batch_size
     model.compile(optimizer=make_optimizer(cfg, steps),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing))
-    data = train_dataset(images, labels, classes, cfg.batch_size, 0, 0, 1000, cfg.flip, cfg.translate)
+    data = train_dataset(images, labels, classes, cfg.batch_size, 0, 0, 1000, cfg.flip, cfg.translate,
+                         cfg.cutout)
     return model, iter(data.repeat()), cfg.batch_size
 
 

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 DATA=${1:?usage: scripts/ship_model.sh PATH_TO_CIFAR10 [train options]}
 shift
 RUN=runs/ship-fast
-SHIP_ARGS=(--model fast --widths 128,384,384 --epochs 16 --seed 0 --precision bfloat16)
+SHIP_ARGS=(--model fast --widths 128,384,384 --epochs 32 --translate 4 --cutout 8 --seed 0 --precision bfloat16)
 [[ -f $RUN/model.keras ]] || cifarlab train --data "$DATA" "${SHIP_ARGS[@]}" --out "$RUN" "$@"
 cp "$RUN/model.keras" models/cifar10-fast.keras
 cifarlab evaluate models/cifar10-fast.keras --data "$DATA" --out models/cifar10-fast-report
