@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from cifarlab.models.registry import channel_stats
+
 
 def flip_batch(images: tf.Tensor, flip: tf.Tensor) -> tf.Tensor:
     """Mirror left-right the images whose `flip` is true."""
@@ -51,7 +53,7 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batc
     # ones, so every two epochs show each image both ways instead of leaving it to chance.
     first_flip = tf.random.stateless_uniform([n], tf.constant([seed, -1], tf.int64)) < 0.5
     # Cutout fills with the mean colour, which the model's normalization maps to zero.
-    mean_colour = tf.constant(np.round(images.reshape(-1, images.shape[-1]).mean(axis=0)).astype(images.dtype))
+    mean_colour = tf.constant(np.round(channel_stats(images)[0]).astype(images.dtype)) if cutout else None
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
         order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([seed, epoch]))
