@@ -5,31 +5,30 @@ compression of the training/test copy costs in accuracy.
     python bench/time_to_accuracy.py --data runs/cifar10-jpeg-q50 --name fast-q50
 
 The shared copy is already JPEG q75 (the originals are not on this machine), so this measures the
-cost of compressing *further*; it bounds from below what the q75 copy costs against the originals.
+cost of compressing *further*, a hint (not a measurement) of what the q75 copy costs against the
+originals.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import cv2
 from tqdm import tqdm
+
+from cifarlab.atomic import write_atomic
 
 
 def reencode(source: Path, target: Path, quality: int) -> int:
     files = sorted(p for p in source.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     for path in tqdm(files, desc=f"JPEG q{quality}", unit="img"):
         out = (target / path.relative_to(source)).with_suffix(".jpg")
-        out.parent.mkdir(parents=True, exist_ok=True)
         ok, encoded = cv2.imencode(".jpg", cv2.imread(str(path), cv2.IMREAD_COLOR),
                                    [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise SystemExit(f"could not encode {path}")
-        tmp = out.with_suffix(".tmp")
-        tmp.write_bytes(encoded.tobytes())
-        os.replace(tmp, out)
+        write_atomic(out, encoded.tobytes())
     return len(files)
 
 

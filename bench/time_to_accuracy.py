@@ -20,6 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from cifarlab.atomic import write_json_atomic
 from cifarlab.data import load_dataset
 from cifarlab.evaluation.tta import predict_tta
 from cifarlab.models.io import load_keras_model
@@ -69,7 +70,7 @@ class TestAccuracyLog(keras.callbacks.Callback):
         self.save()
 
     def save(self):
-        self.path.write_text(json.dumps({"command": self.command, "epochs": self.records, **self.notes}, indent=2))
+        write_json_atomic(self.path, {"command": self.command, "epochs": self.records, **self.notes})
 
 
 def plot(records: list[dict], title: str, path: Path) -> None:
@@ -113,9 +114,10 @@ def main() -> None:
                          batch_size=args.batch_size, widths=args.widths, precision=args.precision, translate=args.translate,
                          cutout=args.cutout, seed=args.seed,
                          command=shlex.join(["python", *sys.argv]), out=args.out or Path(f"runs/bench-{name}"), verbose=2)
+    resolved = config.resolved()
     log = TestAccuracyLog(test.images, test.labels, RESULTS / f"time_to_accuracy-{name}.json",
-                          args.eval_every, config.resolved().epochs, config.command)
-    saved = config.resolved().out / "model.keras"
+                          args.eval_every, resolved.epochs, config.command)
+    saved = resolved.out / "model.keras"
     if not saved.exists():  # rerunning a finished run only measures its saved model again
         summary = train(config, extra_callbacks=[log])
         log.records[-1]["final_val_metrics"] = summary["val_metrics"]
