@@ -97,6 +97,8 @@ def main() -> None:
     parser.add_argument("--name", default=None, help="result name (default: the model name)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--weight-decay", type=float, default=None,
+                        help="decoupled: the step shrinks weights by lr x this, so change it with --lr")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--widths", type=lambda v: tuple(int(w) for w in v.split(",")), default=None)
     parser.add_argument("--precision", default="auto")
@@ -111,8 +113,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     test = load_dataset(args.data).split("test")
     config = TrainConfig(data=args.data, model=args.model, epochs=args.epochs, lr=args.lr,
-                         batch_size=args.batch_size, widths=args.widths, precision=args.precision, translate=args.translate,
-                         cutout=args.cutout, seed=args.seed,
+                         weight_decay=args.weight_decay, batch_size=args.batch_size, widths=args.widths,
+                         precision=args.precision, translate=args.translate, cutout=args.cutout, seed=args.seed,
                          command=shlex.join(["python", *sys.argv]), out=args.out or Path(f"runs/bench-{name}"), verbose=2)
     resolved = config.resolved()
     log = TestAccuracyLog(test.images, test.labels, RESULTS / f"time_to_accuracy-{name}.json",

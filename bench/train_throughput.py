@@ -3,7 +3,9 @@
     python bench/train_throughput.py --data ../shared/datasets/cifar10-jpeg --steps 200
 
 Each variant runs its preset's real training step (model, optimizer, loss, batch size, tf.data
-augmentation) for `--warmup` steps, then `--steps` timed steps. Variants alternate in rounds so
+augmentation) for `--warmup` steps, then `--steps` timed steps. The `+xla` variants compile the
+same step with XLA (`jit_compile=True`), which Keras leaves off on CPU-only machines; they are
+here to show whether that default is right on this CPU. Variants alternate in rounds so
 machine noise hits all of them alike; the JSON keeps every round and the median.
 Writes bench/results/train_throughput.json.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -20,6 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from cifarlab.atomic import write_json_atomic
 from cifarlab.data import load_dataset
 from cifarlab.models.registry import build_model, channel_stats
 from cifarlab.training.pipeline import train_dataset
@@ -29,14 +33,16 @@ from cifarlab.training.train import TrainConfig, make_optimizer
 RESULTS = Path(__file__).parent / "results"
 
 
-def make_variant(preset: str, precision: str, images: np.ndarray, labels: np.ndarray, classes: int):
+def make_variant(preset: str, precision: str, images: np.ndarray, labels: np.ndarray, classes: int,
+                 xla: bool = False):
     cfg = TrainConfig(data="", model=preset, precision=precision).resolved()
     mean, std = channel_stats(images)
     extra = {"whitening_images": images} if preset == "fast" else {}
     model = build_model(preset, images.shape[1:3], classes, mean, std, dtype_policy=POLICIES[precision], **extra)
     steps = len(labels) // cfg.batch_size
     model.compile(optimizer=make_optimizer(cfg, steps),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing))
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                  jit_compile=xla)
     data = train_dataset(images, labels, classes, cfg.batch_size, 0, 0, 1000, cfg.flip, cfg.translate,
                          cfg.cutout)
     return model, iter(data.repeat()), cfg.batch_size
@@ -60,6 +66,8 @@ def main() -> None:
     train = load_dataset(args.data).split("train")
     variants = {f"{p}/{q}": make_variant(p, q, train.images, train.labels, 10)
                 for p in ("seed", "fast") for q in ("float32", "bfloat16")}
+    variants |= {f"fast/{q}+xla": make_variant("fast", q, train.images, train.labels, 10, xla=True)
+                 for q in ("float32", "bfloat16")}
     for model, batches, _ in variants.values():
         time_steps(model, batches, args.warmup)
     rates: dict[str, list[float]] = {name: [] for name in variants}
@@ -71,14 +79,14 @@ def main() -> None:
     base = medians["seed/float32"]
     result = {
         "command": "python bench/train_throughput.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
-        "machine": {"cpu_count": __import__("os").cpu_count(), "platform": platform.platform()},
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "images_per_second_median": {k: round(v, 1) for k, v in medians.items()},
         "ratio_to_seed_float32": {k: round(v / base, 2) for k, v in medians.items()},
         "rounds": {k: [round(x, 1) for x in v] for k, v in rates.items()},
         "epoch_seconds_50k": {k: round(50000 / v, 1) for k, v in medians.items()},
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "train_throughput.json").write_text(json.dumps(result, indent=2))
+    write_json_atomic(RESULTS / "train_throughput.json", result)
     print(json.dumps(result["images_per_second_median"], indent=2))
 
 
