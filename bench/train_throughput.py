@@ -85,7 +85,6 @@ def main() -> None:
         "rounds": {k: [round(x, 1) for x in v] for k, v in rates.items()},
         "epoch_seconds_50k": {k: round(50000 / v, 1) for k, v in medians.items()},
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
     write_json_atomic(RESULTS / "train_throughput.json", result)
     print(json.dumps(result["images_per_second_median"], indent=2))
 

@@ -237,7 +237,7 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
             model = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
         else:
             model = build(dtype_policy(cfg.precision))
-            # jit_compile stays Keras's "auto" (no XLA on CPU): here XLA trains `fast` at about half
+            # jit_compile stays Keras's "auto" (no XLA on CPU): here XLA trains `fast` at 0.47-0.65x
             # the speed of TensorFlow's oneDNN kernels (bench/train_throughput.py, `+xla` rows).
             model.compile(optimizer=make_optimizer(cfg, steps),
                           loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
