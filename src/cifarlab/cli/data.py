@@ -16,8 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     info = sub.add_parser(
         "info", formatter_class=FORMATTER, help="describe a dataset: format, classes, counts",
-        description="Describe a dataset source: format, classes, image counts per split and "
-                    "class, image size, cache status (hit/miss) and content fingerprint.")
+        description="Describe a dataset source: format, folder layout, classes, image counts per "
+                    "split and class, image size, cache status (hit/miss) and content "
+                    "fingerprint. For a ROOT/<class>/<image> folder, val and test are drawn "
+                    "per class with seed 0.")
     add_data_arguments(info)
     info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     info.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -58,6 +60,8 @@ def describe(data) -> dict:
     return {
         "source": data.source,
         "format": data.format,
+        "layout": data.layout,
+        "split_info": data.split_info,
         "classes": data.class_names,
         "num_classes": data.num_classes,
         "image_size": list(data.image_size),
@@ -68,6 +72,20 @@ def describe(data) -> dict:
     }
 
 
+def describe_layout(layout: str, split_info: dict) -> str:
+    """'class-folders (ROOT/<class>/<image>); val/test drawn per class ...' for `data info`."""
+    from cifarlab.data import LAYOUT_PATTERNS
+
+    text = f"{layout} ({LAYOUT_PATTERNS.get(layout, layout)})"
+    if split_info.get("method") == "seeded":
+        text += (f"; val/test drawn per class with seed {split_info['seed']}: "
+                 f"{split_info['val_fraction']:.0%} each, at least 1")
+    elif split_info.get("method") == "record":
+        text += (f"; splits from a split record, {split_info['added_to_train']} new files "
+                 f"added to train, {split_info['missing']} recorded files missing")
+    return text
+
+
 def run_info(args: argparse.Namespace) -> int:
     info = describe(dataset_from_args(args))
     if args.json:
@@ -76,6 +94,9 @@ def run_info(args: argparse.Namespace) -> int:
     height, width = info["image_size"]
     print(f"source:      {info['source']}")
     print(f"format:      {info['format']}")
+    if info["layout"]:
+        print(f"layout:      {describe_layout(info['layout'], info['split_info'])}")
+    print("splits:      " + ", ".join(f"{name} {n}" for name, n in info["splits"].items()))
     print(f"image size:  {height}x{width}")
     print(f"classes:     {info['num_classes']}")
     print(f"cache:       {info['cache']}")

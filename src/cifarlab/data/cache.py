@@ -3,9 +3,11 @@
 An entry is named after the source path and load options; inside, the content key hashes the
 source's file list with each file's size, modification time and inode
 (cheap to compute, changes whenever a file is added, removed or rewritten) plus the load
-options. The file is written to a temporary name and renamed, so an interrupted write never
-leaves a corrupt entry and a reader never sees a half-written one; a corrupt or unreadable
-entry (checked by CRC32) is ignored and rebuilt.
+options. A ROOT/<class>/<image> folder is cached whole (one "all" split, its file names in the
+header): its val/test split is applied after loading, so the split seed or record is not part
+of the key and every seed reuses one entry. The file is written to a temporary name and
+renamed, so an interrupted write never leaves a corrupt entry and a reader never sees a
+half-written one; a corrupt or unreadable entry (checked by CRC32) is ignored and rebuilt.
 """
 
 from __future__ import annotations
@@ -116,7 +118,8 @@ def read_cache(path: Path) -> tuple[dict, dict[str, Split]] | None:
             if handle.read(len(MAGIC)) != MAGIC:
                 return None
             header_len = int.from_bytes(handle.read(8), "little")
-            if not 0 < header_len < 1 << 24:
+            # sanity bound only: a ROOT/<class>/<image> entry's header lists every file name
+            if not 0 < header_len < 1 << 28:
                 return None
             header = json.loads(handle.read(header_len).decode())
             size = os.fstat(handle.fileno()).st_size
