@@ -10,11 +10,12 @@ from pathlib import Path
 from cifarlab.cli.common import add_model_argument
 
 EPILOG = """\
-Sources: a camera index (0), a video file, an rtsp:// or http:// stream, or `demo` (a synthetic
-scene of the model's classes, for machines without a camera). Cameras and streams are read on
-their own thread keeping only the latest frame; video files give every frame in order (with a
-window paced at the file's FPS; with --no-window as fast as possible, so the same file always
-gives the same --jsonl output).
+Sources: a camera index (0), a video file, an rtsp:// or http:// stream, or `demo` (for machines
+without a camera: CIFAR-10 test photos, or with --data that dataset's test photos, each with its
+true label and a running accuracy; drawn cards for models of other classes). Cameras and streams
+are read on their own thread keeping only the latest frame; video files give every frame in order
+(with a window paced at the file's FPS; with --no-window as fast as possible, so the same file
+always gives the same --jsonl output).
 
 Window: left click toggles inference, space pauses, +/- resize the region, s saves a snapshot
 PNG, q or Esc quits (so does closing the window). State changes are printed as lines such as
@@ -35,9 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     roi.add_argument("--roi-size", type=float, default=0.5, metavar="FRACTION",
                      help="default region: a centred square this fraction of the shorter frame "
                           "side (default: 0.5)")
-    parser.add_argument("--backend", choices=["auto", "litert", "keras"], default="auto",
-                        help="inference runtime; auto = LiteRT when available, else Keras "
-                             "(default: auto)")
     parser.add_argument("--no-window", action="store_true",
                         help="headless: no GUI; use with --record and/or --jsonl")
     parser.add_argument("--record", type=Path, metavar="OUT.mp4",
@@ -61,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, metavar="N", help="inference (and OpenCV) threads")
     parser.add_argument("--snapshot-dir", type=Path, default=Path("."),
                         help="where `s` saves snapshots (default: current folder)")
+    parser.add_argument("--data", metavar="SOURCE",
+                        help="demo scene (implied): show this dataset's test photos, a CIFAR "
+                             "archive or image folder (default: the bundled CIFAR-10 test sample)")
     parser.add_argument("--reconnect-timeout", type=float, default=15.0, metavar="SECONDS",
                         help="keep trying to reconnect a lost camera or stream this long, then "
                              "exit (default: 15)")
@@ -82,7 +83,7 @@ def config_from_args(args: argparse.Namespace):
         loop=args.loop, max_frames=args.max_frames, width=args.width, height=args.height,
         threads=args.threads, snapshot_dir=args.snapshot_dir,
         reconnect_timeout=args.reconnect_timeout, read_timeout=args.read_timeout,
-        open_timeout=args.open_timeout,
+        open_timeout=args.open_timeout, data=args.data,
     )
 
 

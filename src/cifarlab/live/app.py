@@ -28,8 +28,9 @@ import numpy as np
 from cifarlab.errors import CifarlabError
 from cifarlab.live.capture import EndOfStream, Frame, open_video_source, source_kind
 from cifarlab.live.config import WINDOW_NAME, LiveConfig
-from cifarlab.live.overlay import OverlayState, draw_overlay
-from cifarlab.live.predictor import LivePredictor, load_live_classifier
+from cifarlab.live.overlay import OverlayState, draw_overlay, score_text
+from cifarlab.inference import open_classifier
+from cifarlab.live.predictor import LivePredictor
 from cifarlab.live.roi import centered_square, clamp_roi, crop_for_model, scale_roi
 
 KEY_ESC = 27
@@ -65,7 +66,8 @@ def open_source(config: LiveConfig, class_names: list[str]):
         from cifarlab.live.demo import DemoSource
 
         size = (config.width, config.height) if config.width else (1280, 720)
-        return DemoSource(class_names, size=size, roi_fraction=config.roi_size, realtime=realtime)
+        return DemoSource(class_names, size=size, roi_fraction=config.roi_size, realtime=realtime,
+                          data=config.data)
     return open_video_source(config.source, sequential=True, loop=config.loop, realtime=realtime,
                              width=config.width, height=config.height,
                              open_timeout=config.open_timeout, read_timeout=config.read_timeout,
@@ -90,6 +92,8 @@ class LiveApp:
         self.frame_times: deque[float] = deque(maxlen=30)
         self._clicks = 0
         self._frame_shape: tuple[int, ...] | None = None
+        self.truth: str | None = None        # demo: the current picture's true label
+        self.score = (0, 0)                  # demo: (right, scored) pictures, one decision each
 
     # ---- GUI events --------------------------------------------------------------------
     def _on_mouse(self, event, x, y, flags, param) -> None:  # noqa: ARG002 - cv2 signature
@@ -171,6 +175,7 @@ class LiveApp:
             "top_k": [{"label": n, "confidence": round(float(p), 6)} for n, p in pred.top_k],
             "inference_ms": round(ms, 3),
             "roi": list(self.roi),
+            **({"truth": frame.truth} if frame.truth is not None else {}),
         }
         self.jsonl.write(json.dumps(record) + "\n")
 
@@ -189,6 +194,10 @@ class LiveApp:
             probs, ms = self.predictor.infer(rgb)
             pred = self.predictor.update(probs)
             self.infer_ms.append(ms)
+        self.truth = frame.truth
+        if frame.decisive and pred is not None:
+            right, scored = self.score
+            self.score = (right + (pred.top_class == frame.truth), scored + 1)
         return image, pred, ms
 
     def annotate(self, image: np.ndarray, pred, notice: str | None = None) -> np.ndarray:
@@ -200,7 +209,7 @@ class LiveApp:
             inference_ms=float(np.mean(self.infer_ms)) if self.infer_ms else 0.0,
             inference_on=self.inference_on, paused=self.paused,
             backend=self.predictor.backend, notice=notice,
-            show_help=self.config.window)
+            show_help=self.config.window, truth=self.truth, score=self.score)
         return draw_overlay(image, state)
 
     def run(self) -> int:
@@ -214,7 +223,7 @@ class LiveApp:
             self.source = open_source(cfg, [])
         try:
             if self.predictor is None:
-                classifier = load_live_classifier(cfg.model, cfg.backend, cfg.threads, log=log)
+                classifier = open_classifier(cfg.model, cfg.backend, cfg.threads, log=log)
                 self.predictor = LivePredictor(classifier, cfg.smoothing, cfg.threshold, cfg.top_k)
             self.predictor.warmup()
             if self.source is None:
@@ -245,6 +254,8 @@ class LiveApp:
                     pass
             mean = float(np.mean(self.infer_ms)) if self.infer_ms else 0.0
             log(f"live: {self.processed} frames processed, inference {mean:.2f} ms (last 30 mean)")
+            if self.score[1]:
+                log(f"live: {score_text(self.score)}")
 
     def _done(self) -> bool:
         return self.config.max_frames is not None and self.processed >= self.config.max_frames

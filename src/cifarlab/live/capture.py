@@ -47,6 +47,8 @@ class Frame:
     image: np.ndarray   # HxWx3 uint8 BGR (OpenCV order)
     index: int          # frame number from the source, counted from 0 (continues across --loop)
     timestamp: float    # seconds: position in the video for files, since opening otherwise
+    truth: str | None = None   # demo: true label of the picture resting in the region
+    decisive: bool = False     # demo: the one frame per picture scored for the demo accuracy
 
 
 class EndOfStream(Exception):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cifarlab.inference.open import BACKENDS
+
 WINDOW_NAME = "cifarlab live"
 
 
@@ -14,7 +16,7 @@ class LiveConfig:
     source: str = "auto"                    # auto (camera 0, else demo), camera index, video path, URL, "demo"
     roi: tuple[int, int, int, int] | None = None  # x, y, w, h in frame pixels (None: centred square)
     roi_size: float = 0.5                   # default ROI side as a fraction of the shorter frame side
-    backend: str = "auto"                   # auto (LiteRT when available, else Keras) | litert | keras
+    backend: str = "auto"                   # see cifarlab.inference.open_classifier
     window: bool = True                     # False: --no-window (headless)
     record: Path | None = None              # annotated video out (mp4v)
     jsonl: Path | None = None               # one JSON line per processed frame
@@ -32,6 +34,7 @@ class LiveConfig:
     read_timeout: float = 5.0               # seconds without a frame before the source counts as lost
     reconnect_timeout: float = 15.0         # keep trying to reconnect a lost camera/stream this long
     realtime: bool | None = None            # pace video files at their FPS (None: when a window is shown)
+    data: str | None = None                 # demo: show this dataset's test photos (implies --source demo)
 
     def __post_init__(self) -> None:
         from cifarlab.errors import CifarlabError
@@ -42,8 +45,8 @@ class LiveConfig:
             raise CifarlabError(f"--threshold must be in [0, 1], got {self.threshold}")
         if not 0.05 <= self.roi_size <= 1.0:
             raise CifarlabError(f"--roi-size must be in [0.05, 1], got {self.roi_size}")
-        if self.backend not in ("auto", "litert", "keras"):
-            raise CifarlabError(f"--backend must be auto, litert or keras, got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise CifarlabError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.max_frames is not None and self.max_frames < 1:
             raise CifarlabError(f"--max-frames must be at least 1, got {self.max_frames}")
         if (self.width is None) != (self.height is None):
@@ -52,3 +55,8 @@ class LiveConfig:
             raise CifarlabError(f"--threads must be at least 1, got {self.threads}")
         if self.top_k < 1:
             raise CifarlabError("top-k must be at least 1")
+        if self.data is not None and self.source not in ("auto", "demo"):
+            raise CifarlabError("--data shows a dataset in the demo scene; use it without --source "
+                                "(or with --source demo)")
+        if self.data is not None:
+            self.source = "demo"

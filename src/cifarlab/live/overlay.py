@@ -20,6 +20,7 @@ ROI_OFF = (160, 160, 160)     # grey box while inference is off
 WHITE = (255, 255, 255)
 YELLOW = (0, 220, 255)
 RED = (60, 60, 255)
+GREEN = (80, 230, 80)
 BAR = (0, 200, 0)
 BAR_TOP = (0, 255, 255)
 HELP = "click: inference on/off | space: pause | +/-: ROI size | s: snapshot | q/Esc: quit"
@@ -37,6 +38,13 @@ class OverlayState:
     notice: str | None = None
     show_help: bool = True
     extra: list[str] = field(default_factory=list)
+    truth: str | None = None             # demo: the true label, shown beside the prediction
+    score: tuple[int, int] = (0, 0)      # demo: (right, scored) pictures, shown once any is scored
+
+
+def score_text(score: tuple[int, int]) -> str:
+    right, scored = score
+    return f"demo accuracy {right}/{scored} = {100 * right / max(1, scored):.0f}%"
 
 
 def dark_box(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
@@ -80,7 +88,11 @@ def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
         by = y - th - base - 12 - 4
         if by < 0:
             by = y + h + 4
-        text_box(frame, label, x, by, big, WHITE if pred.label != UNCERTAIN else YELLOW, thick + 1)
+        lw, _ = text_box(frame, label, x, by, big, WHITE if pred.label != UNCERTAIN else YELLOW,
+                         thick + 1)
+        if state.truth is not None:
+            text_box(frame, f"true: {state.truth}", x + lw + int(8 * unit), by, big,
+                     GREEN if pred.top_class == state.truth else RED, thick + 1)
     elif not state.inference_on:
         text_box(frame, "inference OFF - click to resume", x, max(0, y - int(34 * unit)), scale,
                  ROI_OFF, thick)
@@ -108,8 +120,15 @@ def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
               f"inference {'ON' if state.inference_on else 'OFF'}"
               f"{' | PAUSED' if state.paused else ''}")
     (sw, _), _ = cv2.getTextSize(status, FONT, scale, thick)
-    text_box(frame, status, width - sw - 12 - margin, margin, scale,
-             WHITE if state.inference_on else ROI_OFF, thick)
+    _, sh = text_box(frame, status, width - sw - 12 - margin, margin, scale,
+                     WHITE if state.inference_on else ROI_OFF, thick)
+
+    # demo accuracy, under the status
+    if state.score[1]:
+        text = score_text(state.score)
+        (aw, _), _ = cv2.getTextSize(text, FONT, scale * 1.2, thick + 1)
+        text_box(frame, text, width - aw - 12 - margin, margin + sh + int(6 * unit), scale * 1.2,
+                 WHITE, thick + 1)
 
     # notice (reconnecting, paused...), centred above the help line
     if state.notice:
