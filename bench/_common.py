@@ -11,12 +11,13 @@ def untrained_fast_model(folder: Path, command: str) -> Path:
     """A `fast` CIFAR-10 network with untrained weights: right shapes and cost, chance accuracy."""
     from cifarlab.data import CIFAR10_CLASSES
     from cifarlab.models.io import save_model_file
+    from cifarlab.models.metadata import ModelMetadata
     from cifarlab.models.registry import build_model
 
     mean = np.array([125.3, 123.0, 113.9], np.float32)
     std = np.array([63.0, 62.1, 66.7], np.float32)
     model = build_model("fast", (32, 32), 10, mean, std)
-    return save_model_file(model, folder / "untrained-fast.keras", {
-        "class_names": list(CIFAR10_CLASSES), "input_size": [32, 32], "mean": mean.tolist(),
-        "std": std.tolist(), "model": "fast", "command": f"{command} (untrained)",
-        "version": "bench", "val_metrics": {}, "created": "bench"})
+    return save_model_file(model, folder / "untrained-fast.keras", ModelMetadata(
+        class_names=tuple(CIFAR10_CLASSES), input_size=(32, 32), mean=tuple(mean.tolist()),
+        std=tuple(std.tolist()), model="fast", command=f"{command} (untrained)", version="bench",
+        created="bench"))

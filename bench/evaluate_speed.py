@@ -33,8 +33,9 @@ TARGET_S = 30.0
 def untrained_fast_model(data, folder: Path) -> Path:
     import keras
 
+    from cifarlab.data.stats import channel_stats
     from cifarlab.models.io import save_model_file
-    from cifarlab.models.registry import build_model, channel_stats
+    from cifarlab.models.registry import build_model
 
     keras.utils.set_random_seed(0)
     train = data.split("train")
@@ -63,9 +64,9 @@ def main() -> int:
                         help="where to write the JSON result")
     args = parser.parse_args()
 
+    from cifarlab.atomic import write_atomic
     from cifarlab.data import load_dataset
     from cifarlab.errors import CifarlabError
-    from cifarlab.atomic import write_atomic
     from cifarlab.models.io import resolve_model_path
 
     with tempfile.TemporaryDirectory(prefix="cifarlab-bench-eval-") as tmp:

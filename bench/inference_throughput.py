@@ -60,9 +60,9 @@ def main(argv=None) -> int:
     load_at_start = round(os.getloadavg()[0], 2)  # other processes on the machine skew timings
 
     import tensorflow as tf
+    from cifarlab.export.runtimes import LiteRTClassifier, OnnxClassifier, keras_to_tflite
 
     from cifarlab.export.onnx import keras_to_onnx
-    from cifarlab.export.runtimes import LiteRTClassifier, OnnxClassifier, keras_to_tflite
     from cifarlab.models.io import load_keras_model
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)

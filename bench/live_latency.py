@@ -110,7 +110,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "live_latency.json")
     args = parser.parse_args(argv)
 
-    from cifarlab.live.predictor import LivePredictor, load_live_classifier
+    from cifarlab.inference import open_classifier
+    from cifarlab.live.predictor import LivePredictor
     from cifarlab.models.io import load_keras_model
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,7 +123,7 @@ def main(argv=None) -> int:
         else:
             model_path = fresh_model(tmp)
             model_note = "untrained fast model (models/cifar10-fast.keras absent; same architecture and cost)"
-        classifier = load_live_classifier(model_path, "litert", args.threads)
+        classifier = open_classifier(model_path, "litert", args.threads)
         predictor = LivePredictor(classifier, top_k=3)
         predictor.warmup(10)
         keras_model, _ = load_keras_model(model_path)

@@ -1,7 +1,7 @@
 """Train a preset and record test accuracy and training wall time after every epoch.
 
     python bench/time_to_accuracy.py --model fast --data ../shared/datasets/cifar10-jpeg
-    python bench/time_to_accuracy.py --model seed --data ../shared/datasets/cifar10-jpeg
+    python bench/time_to_accuracy.py --model baseline --data ../shared/datasets/cifar10-jpeg
 
 Writes bench/results/time_to_accuracy-<name>.json and .png (accuracy vs training minutes).
 Test evaluation time is excluded from the training time. Resumable: rerun the same command.
@@ -24,7 +24,8 @@ from cifarlab.atomic import write_json_atomic
 from cifarlab.data import load_dataset
 from cifarlab.evaluation.tta import predict_tta
 from cifarlab.models.io import load_keras_model
-from cifarlab.training.train import TrainConfig, train
+from cifarlab.training import config as train_config
+from cifarlab.training.train import train
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -93,29 +94,16 @@ def plot(records: list[dict], title: str, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/datasets/cifar10-jpeg")
-    parser.add_argument("--model", default="fast")
     parser.add_argument("--name", default=None, help="result name (default: the model name)")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--weight-decay", type=float, default=None,
-                        help="decoupled: the step shrinks weights by lr x this, so change it with --lr")
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--widths", type=lambda v: tuple(int(w) for w in v.split(",")), default=None)
-    parser.add_argument("--precision", default="auto")
-    parser.add_argument("--translate", type=int, default=None)
-    parser.add_argument("--cutout", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=1, metavar="N",
                         help="measure test accuracy every N epochs (and after the last)")
-    parser.add_argument("--out", type=Path, default=None, help="run folder (default runs/bench-NAME)")
+    train_config.add_arguments(parser)  # every `cifarlab train` option (--out default: runs/bench-NAME)
     args = parser.parse_args()
     name = args.name or args.model
     RESULTS.mkdir(parents=True, exist_ok=True)
     test = load_dataset(args.data).split("test")
-    config = TrainConfig(data=args.data, model=args.model, epochs=args.epochs, lr=args.lr,
-                         weight_decay=args.weight_decay, batch_size=args.batch_size, widths=args.widths,
-                         precision=args.precision, translate=args.translate, cutout=args.cutout, seed=args.seed,
-                         command=shlex.join(["python", *sys.argv]), out=args.out or Path(f"runs/bench-{name}"), verbose=2)
+    config = train_config.from_args(args, data=args.data, command=shlex.join(["python", *sys.argv]),
+                                    out=args.out or Path(f"runs/bench-{name}"))
     resolved = config.resolved()
     log = TestAccuracyLog(test.images, test.labels, RESULTS / f"time_to_accuracy-{name}.json",
                           args.eval_every, resolved.epochs, config.command)

@@ -25,10 +25,12 @@ import numpy as np
 
 from cifarlab.atomic import write_json_atomic
 from cifarlab.data import load_dataset
-from cifarlab.models.registry import build_model, channel_stats
-from cifarlab.training.pipeline import train_dataset
+from cifarlab.data.stats import channel_stats
+from cifarlab.models.registry import build_model
+from cifarlab.training.config import TrainConfig
+from cifarlab.training.pipeline import Augment, train_dataset
 from cifarlab.training.precision import POLICIES
-from cifarlab.training.train import TrainConfig, make_optimizer
+from cifarlab.training.train import make_optimizer
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -37,14 +39,13 @@ def make_variant(preset: str, precision: str, images: np.ndarray, labels: np.nda
                  xla: bool = False):
     cfg = TrainConfig(data="", model=preset, precision=precision).resolved()
     mean, std = channel_stats(images)
-    extra = {"whitening_images": images} if preset == "fast" else {}
-    model = build_model(preset, images.shape[1:3], classes, mean, std, dtype_policy=POLICIES[precision], **extra)
+    model = build_model(preset, images.shape[1:3], classes, mean, std, dtype_policy=POLICIES[precision],
+                        init_images=images, **cfg.model_options())
     steps = len(labels) // cfg.batch_size
     model.compile(optimizer=make_optimizer(cfg, steps),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
                   jit_compile=xla)
-    data = train_dataset(images, labels, classes, cfg.batch_size, 0, 0, 1000, cfg.flip, cfg.translate,
-                         cfg.cutout)
+    data = train_dataset(images, labels, classes, cfg.batch_size, 0, 0, 1000, Augment.of(cfg))
     return model, iter(data.repeat()), cfg.batch_size
 
 
@@ -65,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     train = load_dataset(args.data).split("train")
     variants = {f"{p}/{q}": make_variant(p, q, train.images, train.labels, 10)
-                for p in ("seed", "fast") for q in ("float32", "bfloat16")}
+                for p in ("baseline", "fast") for q in ("float32", "bfloat16")}
     variants |= {f"fast/{q}+xla": make_variant("fast", q, train.images, train.labels, 10, xla=True)
                  for q in ("float32", "bfloat16")}
     for model, batches, _ in variants.values():

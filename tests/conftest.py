@@ -74,21 +74,21 @@ def tiny_model(tmp_path_factory, shapes_folder) -> Path:
     import keras
 
     from cifarlab.data import load_dataset
+    from cifarlab.data.stats import channel_stats
     from cifarlab.models.io import save_model_file
-    from cifarlab.models.registry import build_model, channel_stats
+    from cifarlab.models.metadata import ModelMetadata
+    from cifarlab.models.registry import build_model
 
     keras.utils.set_random_seed(0)
     data = load_dataset(shapes_folder, image_size=32, cache_dir=tmp_path_factory.mktemp("c"))
     train = data.split("train")
     mean, std = channel_stats(train.images)
     model = build_model("fast", (32, 32), 3, mean, std, widths=(16, 32, 32),
-                        whitening_images=train.images)
+                        init_images=train.images)
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(train.images, train.labels, epochs=8, batch_size=32, verbose=0)
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    return save_model_file(model, path, {
-        "class_names": data.class_names, "input_size": [32, 32], "mean": mean.tolist(),
-        "std": std.tolist(), "dataset_fingerprint": data.fingerprint, "dataset_format": data.format,
-        "model": "fast", "command": "tests/conftest.py tiny_model", "version": "test",
-        "val_metrics": {}, "created": "test",
-    })
+    return save_model_file(model, path, ModelMetadata(
+        class_names=tuple(data.class_names), input_size=(32, 32), mean=tuple(mean.tolist()),
+        std=tuple(std.tolist()), dataset_fingerprint=data.fingerprint, dataset_format=data.format,
+        model="fast", command="tests/conftest.py tiny_model", version="test", created="test"))

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_image_folder
 
 from cifarlab.cli.main import main
-from conftest import write_image_folder
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 PLOTS = ["confusion_matrix.png", "confusion_matrix_normalized.png", "per_class_accuracy.png",

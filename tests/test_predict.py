@@ -10,10 +10,10 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import shapes_images
 from PIL import Image
 
 from cifarlab.cli.main import main
-from conftest import shapes_images
 
 CLASSES = ["circle", "square", "triangle"]
 

@@ -9,15 +9,16 @@ import pytest
 
 from cifarlab.cli.main import main
 from cifarlab.data import load_dataset
-from cifarlab.models.classifier import load_classifier
+from cifarlab.inference import open_classifier
 from cifarlab.models.io import read_metadata
-from cifarlab.training.train import TrainConfig, train
+from cifarlab.training.config import TrainConfig
+from cifarlab.training.train import train
 
 SHAPES = ["circle", "square", "triangle"]
 
 
 def test_accuracy(model_path, data_source, image_size: int, limit: int | None = None) -> float:
-    clf = load_classifier(model_path)
+    clf = open_classifier(model_path)
     test = load_dataset(data_source, image_size=image_size).split("test")
     # A seeded random subset: folder trees list the images class by class.
     pick = np.random.default_rng(0).permutation(len(test))[:limit]
@@ -31,20 +32,20 @@ test_accuracy.__test__ = False  # a helper, not a test
 @pytest.mark.parametrize("model, options", [
     ("fast", dict(epochs=3, batch_size=32, lr=0.05)),
     # The baseline learns slowly on 280 images: small batches (BN statistics settle) and a higher lr.
-    ("seed", dict(epochs=3, batch_size=16, lr=3e-3, val_fraction=0.05, seed=1)),
+    ("baseline", dict(epochs=3, batch_size=16, lr=3e-3, val_fraction=0.05, seed=1)),
 ])
 def test_train_on_shapes_folder(shapes_folder, tmp_path, model, options):
     out = tmp_path / model
     summary = train(TrainConfig(data=str(shapes_folder), model=model, out=out, image_size=32,
-                                verbose=0, **options))
+                                quiet=True, **options))
     assert summary["epochs_run"] == options["epochs"]
     meta = read_metadata(out / "model.keras")
-    assert meta["class_names"] == SHAPES
-    assert meta["input_size"] == [32, 32]
-    assert len(meta["mean"]) == len(meta["std"]) == 3 and all(s > 0 for s in meta["std"])
-    assert meta["model"] == model and meta["dataset_fingerprint"] == summary["dataset_fingerprint"]
-    assert meta["command"].startswith("cifarlab") and meta["version"]
-    assert 0 <= meta["val_metrics"]["accuracy"] <= 1
+    assert list(meta.class_names) == SHAPES
+    assert meta.input_size == (32, 32)
+    assert len(meta.mean) == len(meta.std) == 3 and all(s > 0 for s in meta.std)
+    assert meta.model == model and meta.dataset_fingerprint == summary["dataset_fingerprint"]
+    assert meta.command.startswith("cifarlab") and meta.version
+    assert 0 <= meta.val_metrics["accuracy"] <= 1
     lines = (out / "log.csv").read_text().splitlines()
     assert lines[0].startswith("epoch") and len(lines) == 1 + options["epochs"]
     assert any((out / "tensorboard").rglob("events.out.tfevents.*"))
@@ -56,13 +57,13 @@ def test_train_on_shapes_folder(shapes_folder, tmp_path, model, options):
     # The baseline's BatchNorm statistics (momentum 0.99) need a few hundred steps before
     # inference mode is any good (after 32 steps it scores ~12% though it trains at 20-26%), so it
     # gets 384 small steps on 16x16 images (~30%); fast (BN momentum 0.6) scores ~40% at 32x32.
-    ("seed", 16, dict(limit_train=2048, batch_size=16, epochs=3)),
+    ("baseline", 16, dict(limit_train=2048, batch_size=16, epochs=3)),
     ("fast", 32, dict(limit_train=2048, batch_size=128, lr=0.2, warmup_epochs=0.5, epochs=2)),
 ])
 def test_short_run_on_cifar10_subset_beats_chance(shared_cifar, tmp_path, model, image_size, options):
     out = tmp_path / model
     train(TrainConfig(data=str(shared_cifar), model=model, out=out, image_size=image_size,
-                      val_fraction=0.01, verbose=0, **options))
+                      val_fraction=0.01, quiet=True, **options))
     accuracy = test_accuracy(out / "model.keras", shared_cifar, image_size, limit=1000)
     print(f"{model}: test accuracy {accuracy:.3f}")
     assert accuracy > 0.2, accuracy

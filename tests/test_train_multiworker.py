@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 from cifarlab.data import load_dataset
-from cifarlab.models.classifier import load_classifier
+from cifarlab.inference import open_classifier
 
 
 def free_ports(n: int) -> list[int]:
@@ -54,6 +54,6 @@ def test_two_workers_train_one_model_and_only_the_chief_writes(shapes_folder, tm
     # The global batch of 32 was split 16 + 16 between the workers (DATA sharding): steps per
     # epoch count global batches, as on one machine.
     assert json.loads((chief / "summary.json").read_text())["epochs_run"] == 2
-    clf = load_classifier(chief / "model.keras")
+    clf = open_classifier(chief / "model.keras")
     test = load_dataset(shapes_folder, image_size=32).split("test")
     assert (clf.predict(test.images).argmax(1) == test.labels).mean() > 0.6

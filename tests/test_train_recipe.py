@@ -6,11 +6,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from cifarlab.evaluation.tta import predict_tta, tta_views
 from cifarlab.models.fast import dirac_init
 from cifarlab.training.optim import BiasBoostSGD, LookaheadReset, Triangle
-from cifarlab.training.pipeline import train_dataset
+from cifarlab.training.pipeline import Augment, train_dataset
 
 
 def test_triangle_rises_then_falls_to_its_floor():
@@ -94,7 +95,7 @@ def epoch_flips(dataset, n: int) -> list[np.ndarray]:
 def test_alternating_flip_shows_each_image_both_ways_every_two_epochs():
     n = 200
     ds = train_dataset(tagged_images(n), np.zeros(n, np.int64), 2, batch_size=n, seed=3, first_epoch=0,
-                       epochs=4, flip=True, translate=0)
+                       epochs=4, augment=Augment(flip=True))
     flips = epoch_flips(ds, n)
     assert len(flips) == 4
     assert 0.35 < flips[0].mean() < 0.65
@@ -102,7 +103,7 @@ def test_alternating_flip_shows_each_image_both_ways_every_two_epochs():
     np.testing.assert_array_equal(flips[2], flips[0])
     # Resuming at epoch 3 replays the same flips.
     resumed = train_dataset(tagged_images(n), np.zeros(n, np.int64), 2, batch_size=n, seed=3,
-                            first_epoch=3, epochs=4, flip=True, translate=0)
+                            first_epoch=3, epochs=4, augment=Augment(flip=True))
     np.testing.assert_array_equal(epoch_flips(resumed, n)[0], flips[3])
 
 
@@ -113,7 +114,7 @@ def test_cutout_paints_one_whole_square_of_the_mean_colour_per_image():
     image[..., 2] = 7  # blue channel constant: the painted square must use the mean, 7
     images = np.repeat(image[None], n, axis=0)
     ds = train_dataset(images, np.zeros(n, np.int64), 2, batch_size=n, seed=0, first_epoch=0,
-                       epochs=2, flip=False, translate=0, cutout=size)
+                       epochs=2, augment=Augment(cutout=size))
     batches = [b.numpy() for b, _ in ds]
     for batch in batches:
         changed = (batch != image).any(axis=-1)
@@ -150,3 +151,35 @@ def test_tta_views_are_mirrors_and_one_pixel_shifts():
     # The mean over views of a per-image-constant predictor is that constant.
     probs = predict_tta(lambda batch: np.tile([[0.2, 0.8]], (len(batch), 1)), images)
     np.testing.assert_allclose(probs, np.tile([[0.2, 0.8]], (3, 1)))
+
+
+def test_robustness_augmentations_change_the_chosen_share_and_replay_on_resume():
+    n = 256
+    images = np.random.default_rng(0).integers(60, 200, (n, 16, 16, 3), dtype=np.uint8)
+    images[:, :, :8] = 30  # an edge, so blur has something to soften
+    augment = Augment(noise=0.1, contrast=0.5, blur=0.5)
+    ds = train_dataset(images, np.zeros(n, np.int64), 2, batch_size=n, seed=1, first_epoch=0,
+                       epochs=2, augment=augment)
+    first, second = [b.numpy() for b, _ in ds]
+    assert first.dtype == np.uint8 and first.shape == images.shape
+    assert not np.array_equal(first, second)  # each epoch draws anew
+    order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.constant([1, 0])).numpy()
+    changed = (first != images[order]).any(axis=(1, 2, 3))
+    assert 0.6 < changed.mean() < 0.95  # 1 - (1-.5)(1-.5)(1-.5) = 0.875 of the images expected
+    resumed = train_dataset(images, np.zeros(n, np.int64), 2, batch_size=n, seed=1, first_epoch=1,
+                            epochs=2, augment=augment)
+    np.testing.assert_array_equal(next(iter(resumed))[0].numpy(), second)
+
+
+def test_blur_batch_smooths_and_contrast_batch_keeps_the_mean():
+    from cifarlab.training.pipeline import blur_batch, contrast_batch
+
+    images = np.zeros((8, 32, 32, 3), np.uint8)
+    images[:, :, 16:] = 200
+    key = tf.constant([0, 0], tf.int64)
+    blurred = blur_batch(tf.constant(images), 1.0, key).numpy()
+    edge = blurred[:, :, 15:17].astype(int)
+    assert (edge > 0).all() and (edge < 200).all()  # the step became a ramp
+    np.testing.assert_array_equal(blurred[:, :, :12], 0)  # far from the edge: unchanged
+    low = contrast_batch(tf.constant(images), 1.0, key).numpy().astype(float)
+    assert low.std() < images.std() and abs(low.mean() - images.mean()) < 1.0

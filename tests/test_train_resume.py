@@ -15,9 +15,10 @@ import pytest
 
 from cifarlab.cli.main import main
 from cifarlab.errors import CifarlabError
-from cifarlab.training.train import TrainConfig, train
+from cifarlab.training.config import TrainConfig
+from cifarlab.training.train import train
 
-QUICK = dict(image_size=32, batch_size=32, verbose=0)
+QUICK = dict(image_size=32, batch_size=32, quiet=True)
 
 
 def weights(path) -> list[np.ndarray]:
@@ -30,7 +31,7 @@ def assert_same_weights(a: list[np.ndarray], b: list[np.ndarray], atol: float = 
         np.testing.assert_allclose(x, y, rtol=0, atol=atol)
 
 
-@pytest.mark.parametrize("model", ["fast", "seed"])  # seed has dropout: its RNG must replay too
+@pytest.mark.parametrize("model", ["fast", "baseline"])  # baseline has dropout: its RNG must replay too
 def test_same_config_twice_gives_identical_weights(shapes_folder, tmp_path, model):
     runs = []
     for name in ("a", "b"):
@@ -47,7 +48,7 @@ def read_epoch(run) -> int:
 
 
 # seed: dropout RNG and callback state; fast: lookahead averages mid-period (8 steps/epoch, k=5).
-@pytest.mark.parametrize("model", ["seed", "fast"])
+@pytest.mark.parametrize("model", ["baseline", "fast"])
 def test_resume_after_kill_9_matches_an_uninterrupted_run(shapes_folder, tmp_path, model):
     options = dict(model=model, epochs=3, seed=3, **QUICK)
     reference = tmp_path / "reference"

@@ -1,1 +1,1 @@
-"""The `cifarlab` command line: one module per subcommand, each with `add_parser` and `run`."""
+"""The `cifarlab` command line: one module per subcommand, each with `add_arguments` and `run`."""

@@ -27,7 +27,12 @@ def dataset_from_args(args: argparse.Namespace, image_size: int | None = None) -
                         cache_dir=args.cache_dir, use_cache=not args.no_cache)
 
 
-def add_model_argument(parser: argparse.ArgumentParser) -> None:
+def add_model_argument(parser: argparse.ArgumentParser, backend: bool = True) -> None:
+    """--model, and (for commands that run it) --backend."""
+    from cifarlab.inference.open import BACKEND_HELP, BACKENDS
+
     parser.add_argument("--model", type=Path, default=None, metavar="PATH",
                         help="a .keras, .tflite or .onnx model made by cifarlab (default: "
                              "$CIFARLAB_MODEL or the shipped models/cifar10-fast.keras)")
+    if backend:
+        parser.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)

@@ -35,7 +35,7 @@ def config_from_args(args: argparse.Namespace):
         raise CifarlabError(f"--batch-size must be at least 1, got {args.batch_size}")
     return EvaluateConfig(
         data=args.data, model=args.model_pos or args.model, split=args.split, tta=args.tta,
-        out=args.out, batch_size=args.batch_size, image_size=args.image_size, labels=args.labels,
+        out=args.out, batch_size=args.batch_size, backend=args.backend, image_size=args.image_size, labels=args.labels,
         cache_dir=args.cache_dir, use_cache=not args.no_cache, progress=not args.no_progress,
     )
 

@@ -23,7 +23,7 @@ EPILOG = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    add_model_argument(parser)
+    add_model_argument(parser, backend=False)
     parser.add_argument("--format", required=True, choices=FORMATS,
                         help="litert: .tflite for LiteRT; onnx: .onnx for ONNX Runtime; "
                              "savedmodel: a TensorFlow SavedModel folder")

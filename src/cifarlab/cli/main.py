@@ -12,7 +12,7 @@ from cifarlab.errors import CifarlabError
 
 COMMANDS = {
     "data": "Inspect, download and cache datasets.",
-    "train": "Train a model (seed or fast preset) on a dataset.",
+    "train": "Train a model (the fast recipe or the baseline) on a dataset.",
     "evaluate": "Measure a model on a dataset split: metrics.json, plots, report.html.",
     "live": "Classify a region of a webcam / video / stream live, with an overlay.",
     "predict": "Classify image files, folders or globs in bulk.",
@@ -29,7 +29,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command`'s options are built (None: all), so `cifarlab data` does not
+    import the training stack."""
     parser = argparse.ArgumentParser(
         prog="cifarlab",
         description="Train, evaluate, export and run small-image classifiers live on a camera.",
@@ -39,9 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, summary in COMMANDS.items():
-        module = importlib.import_module(f"cifarlab.cli.{name}")
         cmd = sub.add_parser(name, help=summary, description=summary,
                              formatter_class=HelpFormatter)
+        if command not in (None, name):
+            continue
+        module = importlib.import_module(f"cifarlab.cli.{name}")
         cmd.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show full tracebacks on errors")
         module.add_arguments(cmd)
@@ -67,9 +71,11 @@ def import_tensorflow_quietly() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command != "data":
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if a in COMMANDS), None)
+    if command not in (None, "data"):
         import_tensorflow_quietly()
+    args = build_parser(command).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except CifarlabError as exc:

@@ -21,8 +21,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="image files, folders (recursive) or glob patterns (quote them)")
     add_model_argument(parser)
-    parser.add_argument("--backend", choices=["auto", "keras", "litert"], default="auto",
-                        help="runtime for a .keras model (litert converts it in memory)")
     parser.add_argument("--top-k", type=int, default=1, metavar="K",
                         help="labels per image, most probable first")
     parser.add_argument("--format", choices=FORMATS, default="table",

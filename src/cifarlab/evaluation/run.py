@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cifarlab.atomic import write_atomic
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation import plots as P
 from cifarlab.evaluation.metrics import compute_metrics, weakest_classes
-from cifarlab.atomic import write_atomic
 from cifarlab.evaluation.report import render_report
 from cifarlab.evaluation.tta import predict_tta
 
@@ -29,6 +29,7 @@ class EvaluateConfig:
     tta: bool = False  # average over mirrored and 1-pixel-shifted views (evaluation/tta.py)
     out: Path | None = None  # default runs/eval-<model stem>-<split>
     batch_size: int = 256
+    backend: str = "auto"  # see cifarlab.inference.open_classifier
     image_size: int | None = None  # dataset decode size; default: the model's input size
     labels: str = "fine"
     cache_dir: Path | None = None
@@ -101,7 +102,7 @@ def _clean(value):
 def evaluate(config: EvaluateConfig) -> EvaluateResult:
     from cifarlab.data import load_dataset
     from cifarlab.data.images import resize_rgb
-    from cifarlab.models.classifier import load_classifier
+    from cifarlab.inference import open_classifier
     from cifarlab.models.io import resolve_model_path
 
     started = time.perf_counter()
@@ -110,7 +111,7 @@ def evaluate(config: EvaluateConfig) -> EvaluateResult:
     if not model_path.is_file():
         raise CifarlabError(f"{model_path}: no such model file; pass an existing .keras/.tflite/.onnx "
                             "file (train one with `cifarlab train`)")
-    classifier = load_classifier(model_path)
+    classifier = open_classifier(model_path, config.backend)
     input_size = tuple(int(v) for v in classifier.input_size)
     seconds["load_model"] = time.perf_counter() - started
 
@@ -183,7 +184,7 @@ def evaluate(config: EvaluateConfig) -> EvaluateResult:
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
     }
-    metrics["model_metadata"] = classifier.metadata
+    metrics["model_metadata"] = classifier.metadata.to_dict()
     metrics["plots"] = list(rendered)
     metrics["curves_note"] = ("ROC / PR curve points are in the plots only; per-class curves are "
                               f"drawn for at most {P.PER_CLASS_CURVES_MAX} classes, beyond that "

@@ -8,7 +8,6 @@ written to a temporary name in the target folder, checked, then renamed into pla
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -18,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cifarlab.atomic import write_atomic
 from cifarlab.errors import CifarlabError
-from cifarlab.export.parity import ParityResult, compare, keras_probabilities, sample_images
-from cifarlab.export.runtimes import sidecar_path
+from cifarlab.export.parity import ParityResult, compare, sample_images
+from cifarlab.inference.keras_runtime import KerasClassifier
+from cifarlab.models.io import load_keras_model, resolve_model_path
+from cifarlab.models.metadata import ModelMetadata, sidecar_path, write_sidecar
 
 FORMATS = ("litert", "onnx", "savedmodel")
 QUANTIZATIONS = ("none", "dynamic", "int8")
@@ -77,16 +77,33 @@ def replace_dir(tmp: Path, path: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _export_metadata(meta: dict, config: ExportConfig, source: Path) -> dict:
-    return {**meta, "export": {"format": config.format, "quantize": config.quantize,
-                               "source_model": str(source)}}
+def _export_metadata(meta: ModelMetadata, config: ExportConfig, source: Path) -> ModelMetadata:
+    return meta.with_changes(export={"format": config.format, "quantize": config.quantize,
+                                     "source_model": str(source)})
+
+
+def quantization(quantize: str, representative_images: np.ndarray | None):
+    """A `configure(converter)` for `keras_to_tflite`: none (float32), dynamic (int8 weights) or
+    int8 (full-integer, calibrated on `representative_images`, uint8 (N, H, W, 3))."""
+    import tensorflow as tf
+
+    def configure(converter) -> None:
+        if quantize in ("dynamic", "int8"):
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "int8":
+            converter.representative_dataset = lambda: ([np.asarray(image, np.uint8)[None]]
+                                                        for image in representative_images)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.uint8
+            converter.inference_output_type = tf.uint8
+
+    return configure
 
 
 def _litert(model, meta, config, images, tmp_dir: Path):
-    from cifarlab.export.runtimes import LiteRTClassifier, keras_to_tflite
+    from cifarlab.inference.litert import LiteRTClassifier, keras_to_tflite
 
-    content = keras_to_tflite(model, tuple(meta["input_size"]), quantize=config.quantize,
-                              representative_images=images if config.quantize == "int8" else None)
+    content = keras_to_tflite(model, meta.input_size, configure=quantization(config.quantize, images))
     path = tmp_dir / "model.tflite"
     path.write_bytes(content)
     classifier = LiteRTClassifier(model_path=path, metadata=meta, source=str(path))
@@ -95,10 +112,10 @@ def _litert(model, meta, config, images, tmp_dir: Path):
 
 def _onnx(model, meta, config, images, tmp_dir: Path):
     from cifarlab.export.onnx import keras_to_onnx
-    from cifarlab.export.runtimes import OnnxClassifier
+    from cifarlab.inference.onnx_runtime import OnnxClassifier
 
     path = tmp_dir / "model.onnx"
-    path.write_bytes(keras_to_onnx(model, tuple(meta["input_size"]), meta))
+    path.write_bytes(keras_to_onnx(model, meta.input_size, meta))
     return path, OnnxClassifier(path, meta).predict(images)
 
 
@@ -112,7 +129,7 @@ def _savedmodel(model, meta, config, images, tmp_dir: Path):
         raise CifarlabError(f"SavedModel export failed ({exc.__class__.__name__}: {exc})") from None
     extra = path / "assets.extra"
     extra.mkdir(exist_ok=True)
-    (extra / "cifarlab.json").write_text(json.dumps(meta, indent=2))
+    (extra / "cifarlab.json").write_text(meta.to_json())
     loaded = tf.saved_model.load(str(path))
     probs = np.concatenate([loaded.serve(tf.constant(images[i : i + 256])).numpy()
                             for i in range(0, len(images), 256)])
@@ -124,8 +141,6 @@ EXPORTERS = {"litert": _litert, "onnx": _onnx, "savedmodel": _savedmodel}
 
 def export_model(config: ExportConfig, log=None) -> tuple[Path, ParityResult]:
     """Export, check parity against Keras, write `<out>` and `<out>.json`; returns both."""
-    from cifarlab.models.io import load_keras_model, resolve_model_path
-
     log = log or (lambda message: print(message, file=sys.stderr))
     config.validate()
     source = resolve_model_path(config.model)
@@ -134,22 +149,21 @@ def export_model(config: ExportConfig, log=None) -> tuple[Path, ParityResult]:
                             "every export format)")
     model, meta = load_keras_model(source)
     out = Path(config.out) if config.out else default_out(source, config.format, config.quantize)
-    size = tuple(meta["input_size"])
-    images, kind = sample_images(config.calibration_data, size, config.samples, config.seed)
-    reference = keras_probabilities(model, images)
+    images, kind = sample_images(config.calibration_data, meta.input_size, config.samples, config.seed)
+    reference = KerasClassifier(model, meta).predict(images)
     full_meta = _export_metadata(meta, config, source)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".tmp-export-{out.name}-"))
     try:
         path, probs = EXPORTERS[config.format](model, full_meta, config, images, tmp_dir)
         parity = compare(reference, probs, config.quantize != "none", kind)
-        full_meta["export"]["parity"] = parity.as_dict()
+        full_meta = full_meta.with_changes(export={**full_meta.export, "parity": parity.as_dict()})
         if config.format == "savedmodel":
-            (path / "assets.extra" / "cifarlab.json").write_text(json.dumps(full_meta, indent=2))
+            (path / "assets.extra" / "cifarlab.json").write_text(full_meta.to_json())
             replace_dir(path, out)
         else:
             os.replace(path, out)
-        write_atomic(sidecar_path(out), json.dumps(full_meta, indent=2).encode())
+        write_sidecar(out, full_meta)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     return out, parity

@@ -9,14 +9,14 @@ supplied here: erfc(x) = 1 - erf(x).
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from cifarlab.errors import CifarlabError
+from cifarlab.inference.base import traced_call
+from cifarlab.inference.onnx_runtime import METADATA_PROP
+from cifarlab.models.metadata import ModelMetadata
 
 OPSET = 17
-INPUT_NAME = "image"
 
 
 def _erfc_handler(ctx, node, name, args):
@@ -33,15 +33,13 @@ def _erfc_handler(ctx, node, name, args):
     ctx.set_dtype(sub.output[0], ctx.get_dtype(erf_out))
 
 
-def keras_to_onnx(model, input_size: tuple[int, int], metadata: dict | None = None) -> bytes:
+def keras_to_onnx(model, input_size: tuple[int, int], metadata: ModelMetadata | None = None) -> bytes:
     """Serialized ONNX model (uint8 NHWC input `image:0`, probabilities output)."""
     import logging
 
-    import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    spec = tf.TensorSpec((None, *input_size, 3), tf.uint8, name=INPUT_NAME)
-    fn = tf.function(lambda image: model(image, training=False), input_signature=[spec])
+    fn = traced_call(model, input_size)
     frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
     graph_def = frozen.graph.as_graph_def()
     inputs = [t.name for t in frozen.inputs]
@@ -63,6 +61,5 @@ def keras_to_onnx(model, input_size: tuple[int, int], metadata: dict | None = No
     if metadata is not None:
         from onnx import helper
 
-        helper.set_model_props(proto, {"cifarlab": json.dumps(metadata),
-                                       "class_names": json.dumps(list(metadata["class_names"]))})
+        helper.set_model_props(proto, {METADATA_PROP: metadata.to_json()})
     return proto.SerializeToString()

@@ -57,16 +57,6 @@ def compare(reference: np.ndarray, exported: np.ndarray, quantized: bool, sample
     return ParityResult(len(reference), sample_source, diff, agreement, criterion, bool(passed))
 
 
-def keras_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """The reference: the Keras model in inference mode through one traced tf.function."""
-    import tensorflow as tf
-
-    spec = tf.TensorSpec((None, *images.shape[1:]), tf.uint8)
-    call = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    return np.concatenate([call(images[i : i + batch_size]).numpy()
-                           for i in range(0, len(images), batch_size)])
-
-
 def generated_images(n: int, size: tuple[int, int], seed: int = 0) -> np.ndarray:
     """Image-like uint8 samples when no real data is given: smooth random colour fields (low-res
     noise upsampled), some with a bright filled shape, plus pixel noise."""
@@ -118,12 +108,12 @@ def sample_images(source: str | Path | None, size: tuple[int, int], n: int,
             images = np.stack([resize_rgb(i, size) for i in images])
         kind = "images from " + str(source)
     else:
-        from cifarlab.predict.core import gather_inputs, _load
+        from cifarlab.data.files import gather_inputs, load_resized
 
         files = [p for p, error in gather_inputs([str(source)]) if error is None]
         if len(files) > n:
             files = [files[i] for i in np.sort(rng.choice(len(files), n, replace=False))]
-        loaded = [x for x in (_load(p, size) for p in files) if isinstance(x, np.ndarray)]
+        loaded = [x for x in (load_resized(p, size) for p in files) if isinstance(x, np.ndarray)]
         images = np.stack(loaded) if loaded else np.zeros((0, *size, 3), np.uint8)
         kind = "images from " + str(source)
     if not len(images):

@@ -2,6 +2,6 @@
 
 Modules: `config` (LiveConfig, the one settings object), `capture` (sources read on their own
 thread, every read with a timeout, reconnect with backoff), `roi` (region maths and the crop that
-feeds `resize_rgb`), `predictor` (backend choice, warm-up, smoothing, threshold), `overlay`
+feeds `resize_rgb`), `predictor` (warm-up, smoothing, threshold), `overlay`
 (drawing), `demo` (synthetic scene) and `app` (the loop).
 """

@@ -1,8 +1,8 @@
-"""`seed`: the network the project was first described with, kept faithfully as the baseline.
+"""`baseline`: the network the project was first described with, kept faithfully (once `seed`).
 
 Three blocks of conv-BN-conv-BN-maxpool-dropout (32/64/128 channels), then dense 256 with
 dropout and a softmax head (0.82 M parameters). Trained with Adam, early stopping and
-reduce-on-plateau (see `cifarlab.training.presets`).
+reduce-on-plateau (RECIPE below).
 """
 
 from __future__ import annotations
@@ -17,9 +17,19 @@ def conv_bn(x, filters: int):
     return keras.layers.BatchNormalization()(x)
 
 
-@register("seed")
-def seed_cnn(input_size, num_classes, mean, std, dropout: float = 0.25,
-             temperature: float = 1.0) -> keras.Model:
+# Adam, early stopping (best weights restored) and reduce-LR-on-plateau on validation loss.
+RECIPE = dict(
+    epochs=60, batch_size=64, lr=1e-3, optimizer="adam", schedule="plateau",
+    early_stopping_patience=8, plateau_patience=3, plateau_factor=0.5, warmup_epochs=0.0,
+    momentum=0.9, bias_scaler=1.0, lookahead_steps=0,
+    label_smoothing=0.0, calibrate=False, flip=False, translate=0, cutout=0, val_fraction=0.1,
+    weight_decay=0.0, dropout=0.25, noise=0.0, contrast=0.0, blur=0.0,
+)
+
+
+@register("baseline", "the network the project was first described with", RECIPE, options=("dropout",))
+def baseline_cnn(input_size, num_classes, mean, std, dropout: float = 0.25,
+                 temperature: float = 1.0) -> keras.Model:
     inputs, x = normalized_input(input_size, mean, std)
     for filters, rate in ((32, dropout), (64, dropout + 0.05), (128, dropout + 0.1)):
         x = conv_bn(conv_bn(x, filters), filters)
@@ -31,4 +41,4 @@ def seed_cnn(input_size, num_classes, mean, std, dropout: float = 0.25,
     x = keras.layers.Dropout(0.5)(x)
     x = keras.layers.Dense(num_classes, name="logits")(x)
     outputs = softmax_head(x, temperature)
-    return keras.Model(inputs, outputs, name="seed")
+    return keras.Model(inputs, outputs, name="baseline")

@@ -1,60 +1,51 @@
 """The model file: a `.keras` archive that carries everything needed to use it.
 
-Metadata (class names, input size, normalization statistics, dataset fingerprint, preset,
-training command, package version, validation metrics) is stored as `cifarlab.json` inside the
+Its `ModelMetadata` (models/metadata.py) is stored as the entry `cifarlab.json` inside the
 `.keras` zip, so `unzip -p model.keras cifarlab.json` reads it without any code. Keras ignores
 the extra entry when loading. Loading always uses Keras safe mode.
-
-Metadata keys: format, class_names (label order), input_size [h, w], mean and std (per channel,
-0..255 scale, already applied inside the model), dataset_fingerprint, dataset_format, model
-(preset name), command (the training command line), version (cifarlab), val_metrics (dict),
-created (ISO time).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from pathlib import Path
 
 from cifarlab.atomic import atomic_path
 from cifarlab.errors import CifarlabError
+from cifarlab.models.metadata import ModelMetadata
 
 METADATA_ENTRY = "cifarlab.json"
-FORMAT_TAG = "cifarlab-model/1"
 DEFAULT_MODEL_ENV = "CIFARLAB_MODEL"
 
 
-def save_model_file(model, path: str | Path, metadata: dict) -> Path:
+def save_model_file(model, path: str | Path, metadata: ModelMetadata) -> Path:
     """Save `model` with `metadata` atomically (temp file in the same folder, then rename)."""
     path = Path(path)
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as archive:
-            archive.writestr(METADATA_ENTRY, json.dumps({"format": FORMAT_TAG, **metadata}, indent=2))
+            archive.writestr(METADATA_ENTRY, metadata.to_json())
     return path
 
 
-def read_metadata(path: str | Path) -> dict:
-    """The cifarlab metadata of a model file, or a clear error if it is not one of ours."""
+def read_metadata(path: str | Path) -> ModelMetadata:
+    """The cifarlab metadata of a `.keras` model file, or a clear error if it is not one of ours."""
     path = Path(path)
     if not path.is_file():
         raise CifarlabError(f"{path}: no such model file; train one with `cifarlab train` or pass --model")
     try:
         with zipfile.ZipFile(path) as archive:
-            meta = json.loads(archive.read(METADATA_ENTRY))
+            text = archive.read(METADATA_ENTRY)
     except KeyError:
         raise CifarlabError(f"{path}: a Keras file without cifarlab metadata; train it with `cifarlab train`") from None
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CifarlabError(f"{path}: not a readable .keras model file ({exc}); it may be truncated") from None
-    if meta.get("format") != FORMAT_TAG:
-        raise CifarlabError(f"{path}: unknown model format {meta.get('format')!r}; expected {FORMAT_TAG}")
-    return meta
+    return ModelMetadata.from_json(text, str(path))
 
 
 def load_keras_model(path: str | Path):
-    """(keras model, metadata), loaded in safe mode (no arbitrary code from the file)."""
+    """(keras model, ModelMetadata), loaded in safe mode (no arbitrary code from the file)."""
     import keras
 
     meta = read_metadata(path)

@@ -1,8 +1,16 @@
-"""Models registered by name: `build_model("fast", ...)`. Add a preset with `@register`."""
+"""Models registered by name, each together with its default training recipe (as timm registers
+an entrypoint with its default config): `@register("fast", recipe={...}, options=(...))`.
+
+`recipe` holds default values of `cifarlab.training.config.TrainConfig` fields (checked against
+it when the training package is imported); `options` names the TrainConfig fields that are passed
+to the builder as keyword arguments (architecture options such as `widths`).
+"""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -10,23 +18,57 @@ import numpy as np
 from cifarlab.errors import CifarlabError
 
 Builder = Callable[..., keras.Model]
-_REGISTRY: dict[str, Builder] = {}
+MODULES = ("baseline", "fast")  # imported on first use: each registers itself
+RENAMED = {"seed": "baseline"}
 
 
-def register(name: str) -> Callable[[Builder], Builder]:
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    build: Builder
+    summary: str
+    recipe: dict = field(default_factory=dict)
+    options: tuple[str, ...] = ()
+    init_from_data: bool = False  # the builder takes `init_images` (data-dependent initialisation)
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register(name: str, summary: str, recipe: dict, options: tuple[str, ...] = (),
+             init_from_data: bool = False):
     def add(builder: Builder) -> Builder:
-        _REGISTRY[name] = builder
+        _REGISTRY[name] = ModelEntry(name, builder, summary, dict(recipe), tuple(options), init_from_data)
         return builder
     return add
 
 
+def _import_models() -> None:
+    import importlib
+
+    for module in MODULES:
+        importlib.import_module(f"cifarlab.models.{module}")
+
+
+def model_entries() -> dict[str, ModelEntry]:
+    _import_models()
+    return dict(sorted(_REGISTRY.items()))
+
+
 def model_names() -> list[str]:
-    _import_presets()
-    return sorted(_REGISTRY)
+    return list(model_entries())
 
 
-def _import_presets() -> None:
-    from cifarlab.models import fast, seed  # noqa: F401  (registration side effect)
+def get_entry(name: str) -> ModelEntry:
+    """The registered model `name`, or an error listing the known ones (with a suggestion)."""
+    entries = model_entries()
+    if name in entries:
+        return entries[name]
+    if name in RENAMED:
+        raise CifarlabError(f"model {name!r} is now called {RENAMED[name]!r}; use --model {RENAMED[name]}")
+    close = difflib.get_close_matches(name, entries, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise CifarlabError(f"unknown model {name!r}; {hint}known models: {', '.join(entries)}")
 
 
 def normalized_input(input_size: tuple[int, int], mean: np.ndarray, std: np.ndarray) -> tuple:
@@ -46,31 +88,20 @@ def softmax_head(logits, temperature: float = 1.0):
 
 
 def build_model(name: str, input_size: tuple[int, int], num_classes: int, mean: np.ndarray,
-                std: np.ndarray, dtype_policy: str = "float32", **options) -> keras.Model:
+                std: np.ndarray, dtype_policy: str = "float32", init_images: np.ndarray | None = None,
+                **options) -> keras.Model:
     """Build a registered model; `dtype_policy` (e.g. "mixed_bfloat16") applies to this model only.
 
     The softmax output always stays float32, so probabilities are exact whatever the policy.
+    `init_images` (uint8 training images) go to models that initialise from data (`fast`'s
+    whitening stem); the others do not need them.
     """
-    _import_presets()
-    if name not in _REGISTRY:
-        raise CifarlabError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
+    entry = get_entry(name)
+    if entry.init_from_data:
+        options["init_images"] = init_images
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(dtype_policy)
     try:
-        return _REGISTRY[name](input_size=input_size, num_classes=num_classes, mean=mean, std=std, **options)
+        return entry.build(input_size=input_size, num_classes=num_classes, mean=mean, std=std, **options)
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-
-def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std of uint8 images on the 0..255 scale (in chunks: no float copy)."""
-    total = np.zeros(3)
-    total_sq = np.zeros(3)
-    for start in range(0, len(images), 4096):
-        chunk = images[start : start + 4096].reshape(-1, 3).astype(np.float64)
-        total += chunk.sum(0)
-        total_sq += np.square(chunk).sum(0)
-    n = images.shape[0] * images.shape[1] * images.shape[2]
-    mean = total / n
-    return mean.astype(np.float32), np.sqrt(np.maximum(total_sq / n - mean**2, 1e-6)).astype(np.float32)

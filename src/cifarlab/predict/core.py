@@ -9,24 +9,23 @@ an error row and the rest are still classified.
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from cifarlab.data.images import IMAGE_EXTENSIONS, read_image_rgb, resize_rgb
+from cifarlab.data.files import gather_inputs, load_resized
 from cifarlab.errors import CifarlabError
+from cifarlab.inference import open_classifier, top_k
 
 FORMATS = ("table", "json", "csv")
 PROGRESS_MIN_FILES = 100  # show a progress bar only when there is something to wait for
-GLOB_CHARS = "*?["
 
 
 @dataclass
@@ -63,79 +62,6 @@ class Row:
         return self.error is None
 
 
-def _is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-
-
-def _folder_images(folder: Path) -> list[Path]:
-    found = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(root) / f for f in files if _is_image_name(Path(f))]
-    return sorted(found)
-
-
-def gather_inputs(paths: Iterable[str | Path]) -> list[tuple[Path, str | None]]:
-    """Expand inputs to [(file, None)] in a stable order, or [(input, error)] for an input that
-    names nothing. Folders are searched recursively for image extensions
-    ({exts}); files named explicitly are taken whatever their extension. Duplicates are dropped.
-    """
-    items: list[tuple[Path, str | None]] = []
-    seen: set[Path] = set()
-
-    def add(path: Path, error: str | None = None) -> None:
-        key = path.resolve() if error is None else path
-        if key not in seen:
-            seen.add(key)
-            items.append((path, error))
-
-    for raw in paths:
-        text = str(raw)
-        path = Path(text).expanduser()
-        if path.is_dir():
-            images = _folder_images(path)
-            if not images:
-                add(path, f"folder has no image files ({', '.join(IMAGE_EXTENSIONS)})")
-            for p in images:
-                add(p)
-        elif path.exists():
-            add(path)
-        elif any(c in text for c in GLOB_CHARS):
-            matches = sorted(Path(m) for m in glob.glob(os.path.expanduser(text), recursive=True))
-            files = [m for m in matches if m.is_file()]
-            for folder in (m for m in matches if m.is_dir()):
-                files += _folder_images(folder)
-            if not files:
-                add(path, "pattern matches no files")
-            for p in files:
-                add(p)
-        else:
-            add(path, "no such file or folder")
-    return items
-
-
-gather_inputs.__doc__ = gather_inputs.__doc__.format(exts=", ".join(IMAGE_EXTENSIONS))
-
-
-def _load(path: Path, size: tuple[int, int]) -> np.ndarray | str:
-    try:
-        if path.is_file() and path.stat().st_size == 0:
-            return "empty file (0 bytes); replace or remove it"
-        return resize_rgb(read_image_rgb(path), size)
-    except CifarlabError as exc:
-        message = str(exc)
-        prefix = f"{path}: "
-        return message[len(prefix):] if message.startswith(prefix) else message
-    except Exception as exc:  # a decoder bug must not stop a bulk run
-        return f"cannot read it ({exc.__class__.__name__}: {exc})"
-
-
-def top_k(probabilities: np.ndarray, class_names: list[str], k: int) -> list[tuple[str, float]]:
-    k = min(k, len(class_names))
-    order = np.argsort(-probabilities, kind="stable")[:k]
-    return [(class_names[i], float(probabilities[i])) for i in order]
-
-
 def predict_files(classifier, items: list[tuple[Path, str | None]], k: int = 1, batch_size: int = 64,
                   progress: bool = True, workers: int | None = None) -> Iterator[Row]:
     """Rows in input order: images decoded in parallel threads, classified `batch_size` at a time."""
@@ -149,7 +75,7 @@ def predict_files(classifier, items: list[tuple[Path, str | None]], k: int = 1, 
         with ThreadPoolExecutor(workers) as pool:
             for start in range(0, len(items), batch_size):
                 chunk = items[start : start + batch_size]
-                loaded = list(pool.map(lambda item: item[1] or _load(item[0], size), chunk))
+                loaded = list(pool.map(lambda item: item[1] or load_resized(item[0], size), chunk))
                 good = [i for i, x in enumerate(loaded) if isinstance(x, np.ndarray)]
                 probs = classifier.predict(np.stack([loaded[i] for i in good])) if good else None
                 by_index = {i: probs[j] for j, i in enumerate(good)}
@@ -206,13 +132,11 @@ def format_rows(rows: list[Row], fmt: str, k: int) -> str:
 
 def run_predict(config: PredictConfig, out=None, err=None) -> int:
     """Classify, print the rows, return 0 if every input was classified, 1 if any failed."""
-    from cifarlab.models.classifier import load_classifier
-
     out = out or sys.stdout
     err = err or sys.stderr
     config.validate()
     items = gather_inputs(config.paths)
-    classifier = load_classifier(config.model, config.backend)
+    classifier = open_classifier(config.model, config.backend)
     k = min(config.top_k, len(classifier.class_names))
     rows = list(predict_files(classifier, items, k, config.batch_size, config.progress))
     out.write(format_rows(rows, config.format, k))

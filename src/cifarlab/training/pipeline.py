@@ -3,14 +3,22 @@
 Because every epoch's order and augmentation are a pure function of the seed and the epoch
 number, a run resumed from a checkpoint sees exactly the batches an uninterrupted run would.
 Augmentation is done on whole uint8 batches (vectorized), which keeps both cores on the maths.
+
+The robustness augmentations (noise, contrast, blur) mirror the camera-like corruptions of
+CIFAR-10-C. They are written as stateless TensorFlow ops instead of Keras' preprocessing layers:
+in Keras 3.15 those draw from a stateful SeedGenerator and take no per-batch seed (`AugMix` and
+`RandomColorJitter` gave different images for the same seed in two calls), so a resumed run could
+not see the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import numpy as np
 import tensorflow as tf
 
-from cifarlab.models.registry import channel_stats
+from cifarlab.data.stats import channel_stats
 
 
 def flip_batch(images: tf.Tensor, flip: tf.Tensor) -> tf.Tensor:
@@ -41,9 +49,73 @@ def cutout_batch(images: tf.Tensor, size: int, fill: tf.Tensor, seed: tf.Tensor)
     return tf.where(mask[..., None], fill, images)
 
 
+NOISE_SHARE = 0.5                 # images that get pixel noise when --noise is on
+CONTRAST_RANGE = (0.15, 1.0)      # CIFAR-10-C's contrast severities span 0.75 .. 0.15
+BLUR_SIGMA_32PX = (0.3, 1.0)      # Gaussian blur sigma at 32 px (CIFAR-10-C: 0.4 .. 1.0)
+BLUR_RADIUS_32PX = 3
+
+
+def _uniform(key: tf.Tensor, n, low: float, high: float) -> tf.Tensor:
+    return tf.random.stateless_uniform([n], key, minval=low, maxval=high)
+
+
+def noise_batch(images: tf.Tensor, max_sigma: float, key: tf.Tensor) -> tf.Tensor:
+    """Add Gaussian noise of sigma ~ U(0, max_sigma) (0..1 scale) to a random NOISE_SHARE of images."""
+    n = tf.shape(images)[0]
+    sigma = _uniform(key, n, 0.0, max_sigma) * tf.cast(_uniform(key + 1, n, 0, 1) < NOISE_SHARE, tf.float32)
+    noise = tf.random.stateless_normal(tf.shape(images), key + 2) * 255.0 * sigma[:, None, None, None]
+    return tf.cast(tf.clip_by_value(tf.round(tf.cast(images, tf.float32) + noise), 0, 255), images.dtype)
+
+
+def contrast_batch(images: tf.Tensor, share: float, key: tf.Tensor) -> tf.Tensor:
+    """Scale a random `share` of images about their per-channel mean by a factor ~ CONTRAST_RANGE."""
+    n = tf.shape(images)[0]
+    chosen = _uniform(key, n, 0, 1) < share
+    factor = tf.where(chosen, _uniform(key + 1, n, *CONTRAST_RANGE), 1.0)[:, None, None, None]
+    x = tf.cast(images, tf.float32)
+    mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
+    return tf.cast(tf.clip_by_value(tf.round((x - mean) * factor + mean), 0, 255), images.dtype)
+
+
+def blur_batch(images: tf.Tensor, share: float, key: tf.Tensor) -> tf.Tensor:
+    """Gaussian-blur a random `share` of images, each with its own sigma (separable, reflect edges)."""
+    n, side = tf.shape(images)[0], images.shape[1] or 32
+    scale = side / 32
+    radius = max(1, round(BLUR_RADIUS_32PX * scale))
+    sigma = _uniform(key, n, BLUR_SIGMA_32PX[0] * scale, BLUR_SIGMA_32PX[1] * scale)
+    taps = tf.range(-radius, radius + 1, dtype=tf.float32)
+    weights = tf.exp(-0.5 * tf.square(taps[None, :] / sigma[:, None]))
+    weights /= tf.reduce_sum(weights, axis=1, keepdims=True)  # (n, taps)
+    x = tf.cast(images, tf.float32)
+    for axis in (1, 2):
+        pad = [[0, 0], [0, 0], [0, 0], [0, 0]]
+        pad[axis] = [radius, radius]
+        padded = tf.pad(x, pad, mode="REFLECT")
+        length = tf.shape(x)[axis]
+        x = tf.add_n([weights[:, i, None, None, None] * tf.gather(padded, tf.range(i, i + length), axis=axis)
+                      for i in range(2 * radius + 1)])
+    chosen = (_uniform(key + 1, n, 0, 1) < share)[:, None, None, None]
+    return tf.where(chosen, tf.cast(tf.clip_by_value(tf.round(x), 0, 255), images.dtype), images)
+
+
+@dataclass(frozen=True)
+class Augment:
+    """The training augmentations and their strengths (0 / False = off); see TrainConfig's help."""
+
+    flip: bool = False
+    translate: int = 0
+    cutout: int = 0
+    noise: float = 0.0
+    contrast: float = 0.0
+    blur: float = 0.0
+
+    @classmethod
+    def of(cls, config) -> Augment:
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+
+
 def train_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int,
-                  seed: int, first_epoch: int, epochs: int, flip: bool, translate: int,
-                  cutout: int = 0) -> tf.data.Dataset:
+                  seed: int, first_epoch: int, epochs: int, augment: Augment) -> tf.data.Dataset:
     """Batches for epochs first_epoch..epochs-1, one-hot labels (for label smoothing)."""
     n = len(labels)
     steps = n // batch_size  # drop the ragged last batch: constant shapes, one trace
@@ -53,22 +125,29 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batc
     # ones, so every two epochs show each image both ways instead of leaving it to chance.
     first_flip = tf.random.stateless_uniform([n], tf.constant([seed, -1], tf.int64)) < 0.5
     # Cutout fills with the mean colour, which the model's normalization maps to zero.
-    mean_colour = tf.constant(np.round(channel_stats(images)[0]).astype(images.dtype)) if cutout else None
+    mean_colour = (tf.constant(np.round(channel_stats(images)[0]).astype(images.dtype))
+                   if augment.cutout else None)
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
         order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([seed, epoch]))
         batches = tf.data.Dataset.from_tensor_slices(tf.reshape(order[: steps * batch_size], [steps, batch_size]))
-        return batches.enumerate().map(lambda i, idx: augment(epoch, i, idx))
+        return batches.enumerate().map(lambda i, idx: augmented_batch(epoch, i, idx))
 
-    def augment(epoch, step, idx):
+    def augmented_batch(epoch, step, idx):
         batch = tf.gather(x, idx)
         key = tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + epoch, step])
-        if flip:
+        if augment.flip:
             batch = flip_batch(batch, tf.not_equal(tf.gather(first_flip, idx), epoch % 2 == 1))
-        if translate:
-            batch = translate_batch(batch, translate, key + 1)
-        if cutout:
-            batch = cutout_batch(batch, cutout, mean_colour, key + 2)
+        if augment.translate:
+            batch = translate_batch(batch, augment.translate, key + 1)
+        if augment.cutout:
+            batch = cutout_batch(batch, augment.cutout, mean_colour, key + 2)
+        if augment.blur:
+            batch = blur_batch(batch, augment.blur, key + 10)
+        if augment.contrast:
+            batch = contrast_batch(batch, augment.contrast, key + 20)
+        if augment.noise:
+            batch = noise_batch(batch, augment.noise, key + 30)
         return batch, tf.gather(y, idx)
 
     epochs_ds = tf.data.Dataset.range(first_epoch, epochs)

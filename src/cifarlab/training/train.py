@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shlex
 import shutil
-import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -22,11 +20,14 @@ import numpy as np
 from cifarlab import __version__
 from cifarlab.atomic import write_json_atomic
 from cifarlab.data import Dataset, Split, load_dataset, with_validation
+from cifarlab.data.stats import channel_stats
 from cifarlab.errors import CifarlabError
 from cifarlab.models.io import save_model_file
-from cifarlab.models.registry import build_model, channel_stats
+from cifarlab.models.metadata import ModelMetadata
+from cifarlab.models.registry import build_model
 from cifarlab.training.calibration import fit_temperature, probability_metrics
 from cifarlab.training.checkpoint import Checkpointer, read_state
+from cifarlab.training.config import TrainConfig
 from cifarlab.training.distribute import (
     fix_keras_multiworker_build,
     is_chief,
@@ -35,58 +36,8 @@ from cifarlab.training.distribute import (
     shard_by_data,
 )
 from cifarlab.training.optim import BiasBoostSGD, LookaheadReset, Triangle
-from cifarlab.training.pipeline import eval_dataset, train_dataset
+from cifarlab.training.pipeline import Augment, eval_dataset, train_dataset
 from cifarlab.training.precision import dtype_policy
-from cifarlab.training.presets import PRESETS
-
-
-@dataclass
-class TrainConfig:
-    data: str
-    model: str = "fast"
-    out: Path | None = None
-    seed: int = 0
-    resume: bool = False
-    strategy: str = "auto"
-    image_size: int | None = None
-    labels: str = "fine"
-    cache_dir: Path | None = None
-    use_cache: bool = True
-    limit_train: int | None = None  # train on a seeded subset (quick experiments, tests)
-    verbose: int = 1
-    precision: str = "auto"  # auto | float32 | bfloat16 | float16 (see training/precision.py)
-    # Recipe fields: None means "take the preset's value".
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    optimizer: str | None = None
-    momentum: float | None = None  # sgd: Nesterov momentum
-    bias_scaler: float | None = None  # sgd: learning-rate multiplier of BatchNorm biases
-    lookahead_steps: int | None = None  # sgd: lookahead weight averaging period (0: off)
-    schedule: str | None = None
-    warmup_epochs: float | None = None
-    label_smoothing: float | None = None
-    flip: bool | None = None
-    translate: int | None = None
-    cutout: int | None = None  # side of the square cutout (0: off)
-    val_fraction: float | None = None
-    weight_decay: float | None = None
-    early_stopping_patience: int | None = None
-    plateau_patience: int | None = None
-    plateau_factor: float | None = None
-    widths: tuple[int, ...] | None = None  # fast: channels of its three blocks
-    calibrate: bool | None = None  # fit a softmax temperature on the validation split
-    command: str = field(default_factory=lambda: shlex.join(["cifarlab", *sys.argv[1:]]))
-
-    def resolved(self) -> TrainConfig:
-        """A copy with every recipe field filled from the preset (the model's name, else `fast`)."""
-        preset = PRESETS.get(self.model, PRESETS["fast"])
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        for key, default in preset.items():
-            if values.get(key) is None:
-                values[key] = default
-        values["out"] = Path(values["out"] or f"runs/{self.model}")
-        return TrainConfig(**values)
 
 
 def subset(split: Split, n: int | None, seed: int) -> Split:
@@ -94,13 +45,6 @@ def subset(split: Split, n: int | None, seed: int) -> Split:
         return split
     index = np.sort(np.random.default_rng(seed).permutation(len(split))[:n])
     return Split(split.images[index], split.labels[index])
-
-
-def model_options(cfg: TrainConfig, train_split: Split) -> dict:
-    """Architecture options a preset takes beyond input size and classes."""
-    if cfg.model != "fast":
-        return {}
-    return {"whitening_images": train_split.images, "widths": tuple(cfg.widths)}
 
 
 def make_schedule(cfg: TrainConfig, steps_per_epoch: int):
@@ -165,16 +109,16 @@ def load_data(cfg: TrainConfig) -> Dataset:
     return data
 
 
-def metadata(cfg: TrainConfig, data: Dataset, mean, std, val_metrics: dict) -> dict:
-    return {
-        "class_names": data.class_names, "input_size": list(data.image_size),
-        "mean": [float(m) for m in mean], "std": [float(s) for s in std],
-        "dataset_fingerprint": data.fingerprint, "dataset_format": data.format,
-        "model": cfg.model, "command": cfg.command, "version": __version__,
-        "val_metrics": val_metrics, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "recipe": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()
-                   if k not in ("command", "cache_dir", "verbose")},
-    }
+def metadata(cfg: TrainConfig, data: Dataset, mean, std, val_metrics: dict) -> ModelMetadata:
+    return ModelMetadata(
+        class_names=tuple(data.class_names), input_size=tuple(data.image_size),
+        mean=tuple(float(m) for m in mean), std=tuple(float(s) for s in std),
+        dataset_fingerprint=data.fingerprint, dataset_format=data.format,
+        model=cfg.model, command=cfg.command, version=__version__, val_metrics=val_metrics,
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        recipe={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()
+                if k not in ("command", "cache_dir", "quiet")},
+    )
 
 
 def prepare_out(cfg: TrainConfig) -> tuple[Path, dict | None]:
@@ -201,6 +145,9 @@ def check_augmentation(cfg: TrainConfig, side: int) -> None:
     for name, pixels in (("translate", cfg.translate), ("cutout", cfg.cutout)):
         if not 0 <= pixels < side:
             raise CifarlabError(f"--{name} {pixels} must be between 0 and {side - 1} for {side}-pixel images")
+    for name, share in (("noise", cfg.noise), ("contrast", cfg.contrast), ("blur", cfg.blur)):
+        if not 0 <= share <= 1:
+            raise CifarlabError(f"--{name} {share} must be between 0 and 1")
 
 
 def train(config: TrainConfig, extra_callbacks: list | None = None) -> dict:
@@ -230,7 +177,8 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
 
     def build(policy: str, temperature: float = 1.0) -> keras.Model:
         return build_model(cfg.model, data.image_size, data.num_classes, mean, std, dtype_policy=policy,
-                           temperature=temperature, **model_options(cfg, train_split))
+                           temperature=temperature, init_images=train_split.images,
+                           **cfg.model_options())
 
     with strategy.scope():
         if state:
@@ -252,8 +200,8 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
                             "model.keras written); choose another --out to train again")
     callbacks, checkpointer = make_callbacks(cfg, ckpt_dir, state)
     train_ds = shard_by_data(train_dataset(train_split.images, train_split.labels, data.num_classes,
-                                           cfg.batch_size, cfg.seed, first_epoch, cfg.epochs, cfg.flip,
-                                           cfg.translate, cfg.cutout))
+                                           cfg.batch_size, cfg.seed, first_epoch, cfg.epochs,
+                                           Augment.of(cfg)))
     val_ds = (shard_by_data(eval_dataset(val_split.images, val_split.labels, data.num_classes, 512))
               if val_split is not None else None)
     if state and cfg.verbose:

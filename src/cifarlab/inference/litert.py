@@ -1,0 +1,131 @@
+"""LiteRT runtime: a `.tflite` file, or a Keras model converted in memory, run by XNNPACK.
+
+The in-memory float32 conversion lives here because it is how this runtime runs a `.keras` model
+(`open_classifier`'s `auto`); file exports, quantization and parity checks are `cifarlab.export`'s.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from cifarlab.errors import CifarlabError
+from cifarlab.inference.base import MetadataMixin, check_batch, default_threads, traced_call
+from cifarlab.models.metadata import ModelMetadata
+
+
+def keras_to_tflite(model, input_size: tuple[int, int], batch: int | None = None,
+                    configure: Callable | None = None) -> bytes:
+    """A TFLite flatbuffer of a Keras 3 model with a uint8 (batch, H, W, 3) input.
+
+    Converted from the traced concrete function *without* passing the model as a trackable
+    object, so its variables are frozen into constants (passing it keeps resource variables,
+    which LiteRT reads as garbage). `configure(converter)` may set quantization options.
+    """
+    import tensorflow as tf
+
+    fn = traced_call(model, input_size, batch)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()])
+    if configure is not None:
+        configure(converter)
+    try:
+        with warnings.catch_warnings():
+            # uint8 pixel input is not a quantized tensor; TF warns it has no statistics for it
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+            return converter.convert()
+    except Exception as exc:  # the converter raises ConverterError and plain exceptions
+        raise CifarlabError(f"TFLite conversion failed ({exc.__class__.__name__}: {str(exc)[:300]})") from None
+
+
+class LiteRTClassifier(MetadataMixin):
+    """A TFLite flatbuffer run by the LiteRT interpreter (XNNPACK delegate, the default)."""
+
+    backend = "litert"
+
+    def __init__(self, model_content: bytes | None = None, model_path: str | Path | None = None, *,
+                 metadata: ModelMetadata, num_threads: int | None = None, source: str = ""):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.metadata = metadata
+        self.source = source or str(model_path)
+        try:
+            self._interp = Interpreter(model_content=model_content,
+                                       model_path=None if model_content else str(model_path),
+                                       num_threads=num_threads or default_threads())
+        except (ValueError, RuntimeError) as exc:
+            raise CifarlabError(f"{self.source}: not a loadable LiteRT model ({exc})") from None
+        inp, out = self._interp.get_input_details(), self._interp.get_output_details()
+        if len(inp) != 1 or len(out) != 1:
+            raise CifarlabError(f"{self.source}: expected a model with one input and one output")
+        self._in, self._out = inp[0], out[0]
+        self._in_index, self._out_index = self._in["index"], self._out["index"]
+        shape = tuple(int(v) for v in self._in["shape_signature"])
+        if len(shape) != 4 or shape[1:] != (*self.input_size, 3):
+            raise CifarlabError(f"{self.source}: model input shape {shape} does not match metadata "
+                                f"input_size {list(self.input_size)}; re-export the model")
+        self._in_dtype = self._in["dtype"]
+        if self._in_dtype not in (np.uint8, np.float32, np.int8):
+            raise CifarlabError(f"{self.source}: unsupported model input type {self._in_dtype}")
+        self._resizable = shape[0] in (-1, 0)  # a -1/None batch can be resized
+        self._fixed_batch = 1 if self._resizable else shape[0]
+        self._batch: int | None = None
+        self._set_batch(self._fixed_batch)
+        scale, zero = self._out["quantization"]
+        self._out_scale = (float(scale), int(zero)) if scale else None
+
+    @classmethod
+    def from_keras(cls, model, metadata: ModelMetadata, num_threads: int | None = None,
+                   source: str = "") -> LiteRTClassifier:
+        content = keras_to_tflite(model, metadata.input_size)
+        return cls(model_content=content, metadata=metadata, num_threads=num_threads, source=source)
+
+    def _set_batch(self, n: int) -> None:
+        if self._batch == n:
+            return
+        self._interp.resize_tensor_input(self._in_index, [n, *self.input_size, 3], strict=False)
+        self._interp.allocate_tensors()
+        self._batch = n
+
+    def _prepare(self, images: np.ndarray) -> np.ndarray:
+        if self._in_dtype == np.uint8:
+            return images
+        if self._in_dtype == np.float32:  # a model exported without the uint8 input cast
+            return images.astype(np.float32)
+        scale, zero = self._in["quantization"]  # int8 input: quantize raw pixel values
+        return np.clip(np.round(images / scale + zero), -128, 127).astype(np.int8)
+
+    def _output(self) -> np.ndarray:
+        out = self._interp.get_tensor(self._out_index)
+        if self._out_scale is not None:
+            scale, zero = self._out_scale
+            return ((out.astype(np.float32) - zero) * scale).astype(np.float32)
+        return out.astype(np.float32, copy=True)
+
+    def _invoke(self, batch: np.ndarray) -> np.ndarray:
+        self._set_batch(len(batch))
+        self._interp.set_tensor(self._in_index, self._prepare(np.ascontiguousarray(batch)))
+        self._interp.invoke()
+        return self._output()
+
+    def predict_one(self, image: np.ndarray) -> np.ndarray:
+        batch = check_batch(image, self.input_size)
+        if not self._resizable and self._fixed_batch != 1:
+            return self.predict(batch)[0]
+        return self._invoke(batch)[0]
+
+    def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        images = check_batch(images, self.input_size)
+        if not len(images):
+            return self.empty_output()
+        step = batch_size if self._resizable else self._fixed_batch
+        outputs = []
+        for start in range(0, len(images), step):
+            chunk = images[start : start + step]
+            n = len(chunk)
+            if not self._resizable and n < step:  # fixed batch: pad the last chunk
+                chunk = np.concatenate([chunk, np.zeros((step - n, *chunk.shape[1:]), chunk.dtype)])
+            outputs.append(self._invoke(chunk)[:n])
+        return np.concatenate(outputs)
