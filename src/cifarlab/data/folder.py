@@ -145,20 +145,7 @@ def list_files(root: Path) -> tuple[list[str], dict[str, list[tuple[Path, int]]]
     classes = class_names_of(root, splits)
     files: dict[str, list[tuple[Path, int]]] = {}
     for split in splits:
-        items: list[tuple[Path, int]] = []
-        for label, cls in enumerate(classes):
-            folder = root / split / cls
-            if not folder.is_dir():
-                continue
-            images = _images_in(folder)
-            if not images:
-                raise CifarlabError(f"{folder}: class folder has no images "
-                                    f"({', '.join(IMAGE_EXTENSIONS)}); add some or remove the folder")
-            items += [(p, label) for p in images]
-        unknown = sorted(d.name for d in _visible_dirs(root / split) if d.name not in classes)
-        if unknown:
-            raise CifarlabError(f"{root / split}: folders {unknown} are not in classes.txt; "
-                                "add them there or remove them")
+        items = _labelled_images(root / split, classes)
         if not items:
             raise CifarlabError(f"{root / split}: split is empty; add images or remove the folder")
         files[split] = items
@@ -171,16 +158,21 @@ def list_class_files(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     then says how many it needs)."""
     root = Path(root)
     classes = class_names_of(root, [""])
-    unknown = sorted(d.name for d in _visible_dirs(root) if d.name not in classes)
-    if unknown:
-        raise CifarlabError(f"{root}: folders {unknown} are not in classes.txt; "
-                            "add them there or remove them")
     if len(classes) < 2:
         raise CifarlabError(f"{root}: has one class ({classes[0]}); a classifier needs at least 2 "
                             "class folders, ROOT/<class>/<image>")
+    return classes, _labelled_images(root, classes)
+
+
+def _labelled_images(base: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    """Every (image path, label) under base/<class>/, checking each class folder found."""
+    unknown = sorted(d.name for d in _visible_dirs(base) if d.name not in classes)
+    if unknown:
+        raise CifarlabError(f"{base}: folders {unknown} are not in classes.txt; "
+                            "add them there or remove them")
     items: list[tuple[Path, int]] = []
     for label, cls in enumerate(classes):
-        folder = root / cls
+        folder = base / cls
         if not folder.is_dir():
             continue
         images = _images_in(folder)
@@ -188,7 +180,7 @@ def list_class_files(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
             raise CifarlabError(f"{folder}: class folder has no images "
                                 f"({', '.join(IMAGE_EXTENSIONS)}); add some or remove the folder")
         items += [(p, label) for p in images]
-    return classes, items
+    return items
 
 
 def relative_names(root: Path, items: list[tuple[Path, int]]) -> list[str]:
