@@ -8,6 +8,9 @@ images; the library's vectorised versions must agree with them.
 from __future__ import annotations
 
 import io
+import itertools
+import shutil
+import subprocess
 
 import cv2
 import numpy as np
@@ -15,9 +18,17 @@ import pytest
 from PIL import Image
 
 from cifarlab.data import corruptions as C
-from cifarlab.data.corruptions import (ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS,
-                                       PARAMETERS, corrupt, iter_corrupted, load_official,
-                                       parse_corruptions, parse_severities)
+from cifarlab.data.corruptions import (
+    ALL_CORRUPTIONS,
+    CORRUPTIONS,
+    EXTRA_CORRUPTIONS,
+    PARAMETERS,
+    corrupt,
+    iter_corrupted,
+    load_official,
+    parse_corruptions,
+    parse_severities,
+)
 from cifarlab.errors import CifarlabError
 
 # make_cifar_c.py, 32x32 (elastic_transform's entries are multiplied by the image size there).
@@ -167,7 +178,7 @@ MONOTONE = ["gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "d
 def test_distortion_grows_with_severity(name, images):
     d = [mad(corrupt(images, name, s), images) for s in range(1, 6)]
     assert d[4] > 1.5 * d[0], d
-    for a, b in zip(d, d[1:]):
+    for a, b in itertools.pairwise(d):
         assert b >= 0.95 * a, d
 
 
@@ -206,7 +217,7 @@ def orig_hsv(x: np.ndarray, channel: int, a: float, b: float) -> np.ndarray:
     return np.stack(out)
 
 
-def assert_close_uint8(ours: np.ndarray, ref: np.ndarray, max_diff: int = 1, share: float = 0.97):
+def assert_close_uint8(ours: np.ndarray, ref: np.ndarray, max_diff: int = 1, share: float = 0.95):
     """Equal up to one grey level in a few % of values: the original truncates float64 results
     to uint8, and where the exact value is a whole number (a flat region blurred, a channel
     scaled back to an integer) float64 lands just below it and float32 often on or above."""
@@ -215,12 +226,15 @@ def assert_close_uint8(ours: np.ndarray, ref: np.ndarray, max_diff: int = 1, sha
     assert (diff == 0).mean() >= share, (diff == 0).mean()
 
 
-@pytest.mark.parametrize("severity", [1, 3, 5])
-def test_brightness_and_saturate_match_skimage_hsv(images, severity):
+@pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
+def test_brightness_and_saturate_match_skimage_hsv_exactly(images, severity):
+    x = np.concatenate([images, np.random.default_rng(severity).integers(0, 256, (4, 32, 32, 3),
+                                                                         dtype=np.uint8)])
+    x[-1, :16, :16] = np.repeat(np.arange(256, dtype=np.uint8), 3).reshape(16, 16, 3)  # greys
     c = PUBLISHED["brightness"][severity - 1]
-    assert_close_uint8(corrupt(images, "brightness", severity), orig_hsv(images, 2, 1, c))
+    assert np.array_equal(corrupt(x, "brightness", severity), orig_hsv(x, 2, 1, c))
     a, b = PUBLISHED["saturate"][severity - 1]
-    assert_close_uint8(corrupt(images, "saturate", severity), orig_hsv(images, 1, a, b))
+    assert np.array_equal(corrupt(x, "saturate", severity), orig_hsv(x, 1, a, b))
 
 
 @pytest.mark.parametrize("severity", [1, 5])
@@ -322,24 +336,154 @@ def test_glass_shuffle_matches_the_original_loop(size, delta):
         assert np.array_equal(ours[i], orig_glass_loop(x[i], delta, shifts[i]))
 
 
+def im_motion_blur(img: np.ndarray, radius: float, sigma: float, angle: float) -> np.ndarray:
+    """ImageMagick 6 Q16 MotionBlurImage by its definition, pixel by pixel: double sums of 16-bit
+    values, rounded to 16 bits, truncated to 8 bits when written as PNG."""
+    width = int(2 * np.ceil(radius) + 1)
+    k = np.exp(-np.arange(width) ** 2 / (2.0 * sigma * sigma))
+    k /= k.sum()
+    a = np.deg2rad(angle)
+    h, w = img.shape[:2]
+    out = np.zeros(img.shape)
+    for i in range(width):
+        ox, oy = int(np.ceil(i * np.cos(a) - 0.5)), int(np.ceil(i * np.sin(a) - 0.5))
+        ys = np.clip(np.arange(h) + oy, 0, h - 1)
+        xs = np.clip(np.arange(w) + ox, 0, w - 1)
+        out += k[i] * (img[ys][:, xs] * 257.0)
+    return np.clip(np.floor(np.floor(out + 0.5) / 257), 0, 255).astype(np.uint8)
+
+
 def test_motion_blur_follows_imagemagick_definition():
     rng = np.random.default_rng(2)
     x = rng.integers(0, 256, (6, 20, 20, 3), dtype=np.uint8)
+    x[:, 5:12, 3:9] = 200  # flat patches: whole-number results
     angles = rng.uniform(-135, 45, 6)
-    radius, sigma = 6, 2
-    ours = C._motion_blur(x, radius, sigma, angles)
-    width = 2 * radius + 1
-    k = np.exp(-np.arange(width) ** 2 / (2 * sigma ** 2))
-    k /= k.sum()
-    for n in range(6):
-        a = np.deg2rad(angles[n])
-        ref = np.zeros((20, 20, 3))
-        for i in range(width):
-            ox, oy = int(np.ceil(i * np.cos(a) - 0.5)), int(np.ceil(i * np.sin(a) - 0.5))
-            ys = np.clip(np.arange(20) + oy, 0, 19)
-            xs = np.clip(np.arange(20) + ox, 0, 19)
-            ref += k[i] * x[n][ys][:, xs]
-        assert_close_uint8(ours[n], np.floor(ref + 0.5).astype(np.uint8), 1, 0.995)
+    for radius, sigma in [(6, 2), (14, 12)]:
+        ours = C._motion_blur(x, radius, sigma, angles)
+        ref = np.stack([im_motion_blur(x[n], radius, sigma, angles[n]) for n in range(6)])
+        assert_close_uint8(ours, ref, 1, 0.999)  # float32 sums: ~2 values in 100,000 differ
+
+
+@pytest.mark.skipif(shutil.which("convert") is None, reason="ImageMagick's convert is absent")
+def test_motion_blur_matches_imagemagick(tmp_path):
+    rng = np.random.default_rng(5)
+    x = natural_images(4, 32, seed=9)
+    angles = [float(a) for a in rng.uniform(-135, 45, 4)]
+    ours = np.concatenate([C._motion_blur(x, 9, 2.5, np.array(angles)),
+                           C._motion_blur(x, 14, 12, np.array(angles))])
+    ref = []
+    for radius, sigma in [(9, 2.5), (14, 12)]:
+        for img, angle in zip(x, angles):
+            cv2.imwrite(str(tmp_path / "in.png"), img[..., ::-1])
+            subprocess.run(["convert", str(tmp_path / "in.png"), "-motion-blur",
+                            f"{radius}x{sigma}+{angle!r}", str(tmp_path / "out.png")], check=True)
+            out = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+            ref.append(out[..., ::-1] if out.ndim == 3 else np.repeat(out[..., None], 3, -1))
+    # ImageMagick 6.9 Q16 agrees value for value; other builds (HDRI, 7.x) may round differently
+    assert_close_uint8(ours, np.stack(ref), 1, 0.999)
+
+
+def test_snow_matches_the_original_with_the_same_draws(images):
+    x = images[:5]
+    for severity in (1, 2, 5):
+        mean, std, zoom, threshold, radius, sigma, keep = PUBLISHED["snow"][severity - 1]
+        rng = C._rng(0, "snow", severity)
+        ref = []
+        for img in x:
+            xf = np.array(img, dtype=np.float32) / 255.
+            crop = int(np.ceil(32 / zoom))  # the original draws 32x32 and zooms the centre crop
+            layer = np.zeros((32, 32))
+            top = (32 - crop) // 2
+            layer[top:top + crop, top:top + crop] = rng.normal(size=(crop, crop), loc=mean,
+                                                               scale=std)
+            angle = rng.uniform(-135, -45)
+            layer = orig_clipped_zoom(layer[..., None], zoom)
+            layer[layer < threshold] = 0
+            layer = (np.clip(layer.squeeze(), 0, 1) * 255).astype(np.uint8)
+            flakes = (im_motion_blur(layer, radius, sigma, angle) / 255.)[..., None]
+            gray = cv2.cvtColor(xf, cv2.COLOR_RGB2GRAY).reshape(32, 32, 1)
+            xf = keep * xf + (1 - keep) * np.maximum(xf, gray * 1.5 + 0.5)
+            ref.append(np.uint8(np.clip(xf + flakes + np.rot90(flakes, k=2), 0, 1) * 255))
+        assert_close_uint8(corrupt(x, "snow", severity), np.stack(ref))
+
+
+def orig_spatter(img: np.ndarray, c: tuple, liquid_layer: np.ndarray) -> np.ndarray:
+    """make_cifar_c.py's spatter, with the normal draw passed in."""
+    from skimage.filters import gaussian
+
+    x = np.array(img, dtype=np.float32) / 255.
+    liquid_layer = gaussian(liquid_layer, sigma=c[2])
+    liquid_layer[liquid_layer < c[3]] = 0
+    if c[5] == 0:
+        liquid_layer = (liquid_layer * 255).astype(np.uint8)
+        dist = 255 - cv2.Canny(liquid_layer, 50, 150)
+        dist = cv2.distanceTransform(dist, cv2.DIST_L2, 5)
+        _, dist = cv2.threshold(dist, 20, 20, cv2.THRESH_TRUNC)
+        dist = cv2.blur(dist, (3, 3)).astype(np.uint8)
+        dist = cv2.equalizeHist(dist)
+        ker = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], np.float32)
+        dist = cv2.filter2D(dist, cv2.CV_8U, ker)
+        dist = cv2.blur(dist, (3, 3)).astype(np.float32)
+        m = cv2.cvtColor(liquid_layer * dist, cv2.COLOR_GRAY2BGRA)
+        m /= np.max(m, axis=(0, 1))
+        m *= c[4]
+        color = np.concatenate((175 / 255. * np.ones_like(m[..., :1]),
+                                238 / 255. * np.ones_like(m[..., :1]),
+                                238 / 255. * np.ones_like(m[..., :1])), axis=2)
+        color = cv2.cvtColor(color, cv2.COLOR_BGR2BGRA)
+        x = cv2.cvtColor(x, cv2.COLOR_BGR2BGRA)
+        return np.uint8(cv2.cvtColor(np.clip(x + m * color, 0, 1), cv2.COLOR_BGRA2BGR) * 255)
+    m = np.where(liquid_layer > c[3], 1, 0)
+    m = gaussian(m.astype(np.float32), sigma=c[4])
+    m[m < 0.8] = 0
+    color = np.concatenate((63 / 255. * np.ones_like(x[..., :1]),
+                            42 / 255. * np.ones_like(x[..., :1]),
+                            20 / 255. * np.ones_like(x[..., :1])), axis=2)
+    color *= m[..., np.newaxis]
+    x *= (1 - m[..., np.newaxis])
+    return np.uint8(np.clip(x + color, 0, 1) * 255)
+
+
+@pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
+def test_spatter_matches_the_original_with_the_same_draws(images, severity):
+    c = PUBLISHED["spatter"][severity - 1]
+    rng = C._rng(0, "spatter", severity)
+    ref = np.stack([orig_spatter(img, c, rng.normal(size=(32, 32), loc=c[0], scale=c[1]))
+                    for img in images])
+    assert_close_uint8(corrupt(images, "spatter", severity), ref, 1, 0.95)
+
+
+def test_frost_and_fog_match_the_original_with_the_same_draws(images):
+    textures = C._frost_textures(32)
+    for severity in (1, 5):
+        a, b = PUBLISHED["frost"][severity - 1]
+        rng = C._rng(0, "frost", severity)
+        ref = []
+        for img in images:
+            tex = textures[int(rng.integers(5))]
+            top, left = rng.integers(0, tex.shape[0] - 32), rng.integers(0, tex.shape[1] - 32)
+            ref.append(np.uint8(np.clip(a * np.array(img) + b * tex[top:top + 32, left:left + 32],
+                                        0, 255)))
+        assert_close_uint8(corrupt(images, "frost", severity), np.stack(ref))
+
+        strength, decay = PUBLISHED["fog"][severity - 1]
+        u = C._rng(0, "fog", severity).random((len(images), C._plasma_draws(32)))
+        ref = []
+        for img, row in zip(images, u):
+            used = 0
+
+            def uniform(low, high, shape, row=row):
+                nonlocal used
+                k = int(np.prod(shape))
+                draws = row[used:used + k].reshape(shape)
+                used += k
+                return low + (high - low) * draws
+
+            x = np.array(img) / 255.
+            max_val = x.max()
+            x += strength * orig_plasma(32, decay, uniform)[:32, :32][..., np.newaxis]
+            ref.append(np.uint8(np.clip(x * max_val / (max_val + strength), 0, 1) * 255))
+        assert_close_uint8(corrupt(images, "fog", severity), np.stack(ref))
 
 
 def test_bilinear_matches_scipy_map_coordinates():
@@ -379,10 +523,12 @@ def test_elastic_transform_matches_the_original(images):
             dy = (gaussian(fields[1024:].reshape(32, 32), sigma, mode="reflect", truncate=3)
                   * alpha).astype(np.float32)[..., None]
             xg, yg, zg = np.meshgrid(np.arange(32), np.arange(32), np.arange(3))
-            idx = (np.reshape(yg + dy, (-1, 1)), np.reshape(xg + dx, (-1, 1)), np.reshape(zg, (-1, 1)))
+            idx = (np.reshape(yg + dy, (-1, 1)), np.reshape(xg + dx, (-1, 1)),
+                   np.reshape(zg, (-1, 1)))
             out = map_coordinates(image, idx, order=1, mode="reflect").reshape(image.shape)
             ref.append(np.uint8(np.clip(out, 0, 1) * 255))
-        assert_close_uint8(corrupt(x, "elastic_transform", severity, seed=7), np.stack(ref), 1, 0.97)
+        ours = corrupt(x, "elastic_transform", severity, seed=7)
+        assert_close_uint8(ours, np.stack(ref), 1, 0.97)
 
 
 def orig_plasma(mapsize: int, wibbledecay: float, uniform) -> np.ndarray:
@@ -455,7 +601,8 @@ def test_parse_corruptions():
     assert parse_corruptions("all") == list(ALL_CORRUPTIONS)
     assert parse_corruptions("main") == list(CORRUPTIONS)
     assert parse_corruptions("extra") == list(EXTRA_CORRUPTIONS)
-    assert parse_corruptions(" Gaussian-Noise, contrast ,contrast") == ["gaussian_noise", "contrast"]
+    assert parse_corruptions(" Gaussian-Noise, contrast ,contrast") == ["gaussian_noise",
+                                                                         "contrast"]
     assert parse_corruptions("main,spatter")[-1] == "spatter"
 
 
@@ -537,6 +684,9 @@ def test_load_official(tmp_path):
         assert arr.shape == (4, 32, 32, 3) and arr.dtype == np.uint8
         assert (np.asarray(arr) == severity * (1 + (name == "fog"))).all()
     assert labels.dtype == np.int64 and list(labels) == [0, 1, 2, 3]
+    # the arrays are memory-mapped slices; corrupting one gives a plain array
+    out = corrupt(data[("fog", 2)], "contrast", 1)
+    assert type(out) is np.ndarray and out.shape == (4, 32, 32, 3)
     # one label per image (not repeated five times) is fine too
     np.save(folder / "labels.npy", np.arange(4))
     assert list(load_official(folder, ["fog"])[1]) == [0, 1, 2, 3]
@@ -560,7 +710,8 @@ def test_load_official_errors(tmp_path):
 
     bad = fake_official(tmp_path / "dtype")
     np.save(bad / "fog.npy", np.zeros((20, 32, 32, 3), np.float32))
-    single_line_error(bad, ["fog"], r"fog.npy: expected \(N\*5, H, H, 3\) uint8 images, got float32")
+    single_line_error(bad, ["fog"],
+                      r"fog.npy: expected \(N\*5, H, H, 3\) uint8 images, got float32")
 
     bad = fake_official(tmp_path / "shape")
     np.save(bad / "fog.npy", np.zeros((20, 32, 32), np.uint8))
