@@ -60,9 +60,10 @@ def main(argv=None) -> int:
     load_at_start = round(os.getloadavg()[0], 2)  # other processes on the machine skew timings
 
     import tensorflow as tf
-    from cifarlab.export.runtimes import LiteRTClassifier, OnnxClassifier, keras_to_tflite
-
     from cifarlab.export.onnx import keras_to_onnx
+    from cifarlab.inference import traced_call
+    from cifarlab.inference.litert import LiteRTClassifier, keras_to_tflite
+    from cifarlab.inference.onnx_runtime import OnnxClassifier
     from cifarlab.models.io import load_keras_model
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -75,15 +76,14 @@ def main(argv=None) -> int:
     else:
         path, which = fresh_model(tmp), "freshly built untrained `fast` model (no shipped model found)"
     model, meta = load_keras_model(path)
-    size = tuple(meta["input_size"])
+    size = meta.input_size
     params = int(model.count_params())
 
     rng = np.random.default_rng(0)
     batch = rng.integers(0, 256, (args.batch_size, *size, 3), dtype=np.uint8)
     single = batch[0]
 
-    spec = tf.TensorSpec((None, *size, 3), tf.uint8)
-    keras_fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    keras_fn = traced_call(model, size)
     single_tf = tf.constant(single[None])
     batch_tf = tf.constant(batch)
 

@@ -180,3 +180,21 @@ def misclassified_png(images: np.ndarray, errors: list[dict]) -> bytes:
         ax.set_title(f"#{err['index']} true: {err['true']}\npred: {err['pred']} ({err['confidence']:.2f})",
                      fontsize=7.5)
     return _png(fig)
+
+
+def corruption_heatmap_png(section: dict) -> bytes:
+    """Accuracy per corruption (rows) x severity (columns), with the clean accuracy for reference."""
+    names = list(section["accuracy"])
+    severities = section["severities"]
+    grid = np.array([[section["accuracy"][n][str(s)] for s in severities] for n in names]) * 100
+    fig = Figure(figsize=(2.2 + 0.9 * len(severities), 1.2 + 0.32 * len(names)), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=100, aspect="auto", interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="accuracy (%)", shrink=0.8)
+    ax.set_xticks(range(len(severities)), [f"severity {s}" for s in severities], fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    for (i, j), value in np.ndenumerate(grid):
+        ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7)
+    ratio = f", mean over the 15: {section['mean_15']:.1%}" if section["mean_15"] is not None else ""
+    ax.set_title(f"Accuracy under corruptions (clean {section['clean_accuracy']:.1%}{ratio})", fontsize=9)
+    return _png(fig)

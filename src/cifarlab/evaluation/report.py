@@ -37,6 +37,24 @@ def _card(label: str, value: str, element_id: str = "") -> str:
             f'<div class="k">{html.escape(label)}</div></div>')
 
 
+def _corruption_section(section: dict | None) -> str:
+    """The robustness summary and table (its heatmap is among the plots)."""
+    if not section:
+        return ""
+    e = html.escape
+    head = "".join(f"<th>severity {s}</th>" for s in section["severities"])
+    rows = "".join(
+        f"<tr><td>{e(name)}</td>" + "".join(f"<td>{cells[str(s)]:.1%}</td>" for s in section["severities"])
+        + f"<td><b>{section['mean_per_corruption'][name]:.1%}</b></td></tr>"
+        for name, cells in section["accuracy"].items())
+    main = (f"mean over the 15 corruptions <b>{section['mean_15']:.2%}</b> "
+            f"({section['ratio_15']:.3f} of clean), " if section["mean_15"] is not None else "")
+    return (f"<h2>Robustness to corruptions</h2><p>Clean accuracy {section['clean_accuracy']:.2%}; "
+            f"{main}mean over all {len(section['accuracy'])} scored {section['mean_all']:.2%}. "
+            f"Images: {e(section['source'])}.</p>"
+            f"<table><tr><th>corruption</th>{head}<th>mean</th></tr>{rows}</table>")
+
+
 def render_report(metrics: dict, plots: dict[str, tuple[str, bytes]], weakest: list[str]) -> str:
     """plots: file name -> (caption, PNG bytes), in display order."""
     e = html.escape
@@ -85,6 +103,7 @@ of the squared difference between probability and one-hot label (0 is perfect, 2
 <h2>Per class</h2>
 <table><tr><th>class</th><th>support</th><th>accuracy (recall)</th><th>precision</th><th>F1</th>
 <th>ROC AUC</th><th>avg precision</th></tr>{''.join(rows)}</table>
+{_corruption_section(metrics.get("corruptions"))}
 <h2>Plots</h2>{figures}
 <h2>Most confidently wrong</h2>
 <table><tr><th>index</th><th>true</th><th>predicted</th><th>confidence</th></tr>{errors}</table>

@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from cifarlab.atomic import write_atomic
+from cifarlab.data.corruptions import parse_corruptions, parse_severities
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation import plots as P
 from cifarlab.evaluation.metrics import compute_metrics, weakest_classes
 from cifarlab.evaluation.report import render_report
+from cifarlab.evaluation.robustness import CorruptionPlan, score_corruptions
 from cifarlab.evaluation.tta import predict_tta
 
 
@@ -30,6 +32,10 @@ class EvaluateConfig:
     out: Path | None = None  # default runs/eval-<model stem>-<split>
     batch_size: int = 256
     backend: str = "auto"  # see cifarlab.inference.open_classifier
+    corruptions: str | None = None  # "all", "main" or a comma list (cifarlab.data.corruptions)
+    severities: str = "1-5"
+    corruption_samples: int | None = None  # a seeded stratified subset of the split per cell
+    corruptions_data: Path | None = None   # official CIFAR-10-C files instead of generating them
     image_size: int | None = None  # dataset decode size; default: the model's input size
     labels: str = "fine"
     cache_dir: Path | None = None
@@ -86,6 +92,17 @@ def predict_probabilities(classifier, images: np.ndarray, batch_size: int, tta: 
     return np.concatenate(out)
 
 
+def corruption_plan(config: EvaluateConfig) -> CorruptionPlan | None:
+    if config.corruptions is None:
+        if config.corruptions_data or config.corruption_samples:
+            raise CifarlabError("--corruptions-data and --corruption-samples need --corruptions "
+                                "(e.g. --corruptions all)")
+        return None
+    return CorruptionPlan(tuple(parse_corruptions(config.corruptions)),
+                          tuple(parse_severities(config.severities)), config.corruption_samples,
+                          Path(config.corruptions_data) if config.corruptions_data else None)
+
+
 def _clean(value):
     """JSON-safe: numpy scalars to Python, non-finite floats to null."""
     if isinstance(value, dict):
@@ -106,6 +123,7 @@ def evaluate(config: EvaluateConfig) -> EvaluateResult:
     from cifarlab.models.io import resolve_model_path
 
     started = time.perf_counter()
+    plan = corruption_plan(config)  # parsed before the long work, so a typo fails fast
     seconds: dict[str, float] = {}
     model_path = resolve_model_path(config.model)
     if not model_path.is_file():
@@ -136,6 +154,11 @@ def evaluate(config: EvaluateConfig) -> EvaluateResult:
     class_names = list(dataset.class_names)
     metrics, curves = compute_metrics(split.labels, probs, class_names)
     seconds["metrics"] = time.perf_counter() - t
+    if plan is not None:
+        t = time.perf_counter()
+        metrics["corruptions"] = score_corruptions(classifier, images, split.labels, plan,
+                                                   metrics["accuracy"], progress=config.progress)
+        seconds["corruptions"] = time.perf_counter() - t
 
     out_dir = Path(config.out or Path("runs") / f"eval-{model_path.stem}-{config.split}")
     t = time.perf_counter()
@@ -161,6 +184,10 @@ def evaluate(config: EvaluateConfig) -> EvaluateResult:
                               "index, true class, predicted class (confidence)",
                               lambda: P.misclassified_png(images, metrics["most_confident_errors"])),
     }
+    if "corruptions" in metrics:
+        figures["corruptions.png"] = ("Accuracy under CIFAR-10-C corruptions, per corruption and severity "
+                                      "(no test-time augmentation)",
+                                      lambda: P.corruption_heatmap_png(metrics["corruptions"]))
     rendered = {name: (caption, draw()) for name, (caption, draw) in figures.items()}
     seconds["plots"] = time.perf_counter() - t
 
