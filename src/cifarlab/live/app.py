@@ -7,8 +7,13 @@ Frame-delivery decision (documented in `cifarlab live --help` too):
 - demo: every frame, generated from the frame index (paced at 30 FPS with a window).
 
 State changes go to stdout as `name: VALUE` lines (`inference: OFF`, `paused: ON`,
-`roi: x,y,w,h`, `snapshot: PATH`, `window: ready`), flushed at once, so scripts and tests
-can follow them.
+`roi: x,y,w,h`, `snapshot: PATH`, `window: ready`, `collect: ...`, `teach: ...`, `model: ...`),
+flushed at once, so scripts and tests can follow them.
+
+`--collect DIR` (collect.py): keys 1-9 save the region's crop into DIR/<class>/; `t` trains on
+DIR in a separate process and swaps the new model in when it is loaded (teach.py). `--model
+PATH` is reloaded when the file changes. Models are loaded on a thread: the old one keeps
+classifying every frame meanwhile, and stays if the new one fails.
 """
 
 from __future__ import annotations
@@ -26,15 +31,33 @@ import cv2
 import numpy as np
 
 from cifarlab.errors import CifarlabError
-from cifarlab.live.capture import EndOfStream, Frame, open_video_source, source_kind
-from cifarlab.live.config import WINDOW_NAME, LiveConfig
-from cifarlab.live.overlay import OverlayState, draw_overlay, score_text
 from cifarlab.inference import open_classifier
+from cifarlab.live.capture import EndOfStream, Frame, open_video_source, source_kind
+from cifarlab.live.collect import Collector
+from cifarlab.live.config import WINDOW_NAME, LiveConfig
+from cifarlab.live.overlay import (
+    GREEN,
+    RED,
+    YELLOW,
+    CollectPanel,
+    OverlayState,
+    draw_overlay,
+    score_text,
+)
 from cifarlab.live.predictor import LivePredictor
 from cifarlab.live.roi import centered_square, clamp_roi, crop_for_model, scale_roi
+from cifarlab.live.teach import (
+    DEFAULT_TRAIN_COMMAND,
+    RUNS_FOLDER,
+    BackgroundLoad,
+    ModelWatcher,
+    TrainingRun,
+)
+from cifarlab.models.io import default_model_path, resolve_model_path
 
 KEY_ESC = 27
 ROI_STEP = 1.15
+MESSAGE_SECONDS = {GREEN: 8.0, RED: 10.0, YELLOW: 4.0}   # how long a teach/collect message stays
 
 
 def log(message: str) -> None:
@@ -94,6 +117,14 @@ class LiveApp:
         self._frame_shape: tuple[int, ...] | None = None
         self.truth: str | None = None        # demo: the current picture's true label
         self.score = (0, 0)                  # demo: (right, scored) pictures, one decision each
+        self.collector = Collector(config.collect, list(config.classes)) if config.collect else None
+        self.training: TrainingRun | None = None
+        self.loading: BackgroundLoad | None = None
+        self.watcher: ModelWatcher | None = None
+        self.model_path: Path | None = config.model   # the file of the model running now
+        self.teach_started: float | None = None
+        self.message: tuple[str, tuple[int, int, int], float] | None = None  # text, colour, until
+        self._clean: np.ndarray | None = None  # the last processed frame without the overlay
 
     # ---- GUI events --------------------------------------------------------------------
     def _on_mouse(self, event, x, y, flags, param) -> None:  # noqa: ARG002 - cv2 signature
@@ -124,6 +155,147 @@ class LiveApp:
             self.set_roi(scale_roi(self.roi, 1 / ROI_STEP, self._frame_shape))
         elif key in (ord("i"), ord("I")):
             self.set_inference(not self.inference_on)
+        elif self.collector is not None and ord("1") <= key <= ord("9"):
+            self.collect(key)
+        elif self.collector is not None and key in (ord("t"), ord("T")):
+            self.start_training()
+
+    # ---- collect and teach -------------------------------------------------------------
+    def say(self, text: str, color=YELLOW) -> None:
+        """Show `text` on the overlay for a few seconds (red ones longer)."""
+        self.message = (text, color, time.monotonic() + MESSAGE_SECONDS.get(color, 5.0))
+
+    def collect(self, key: int) -> None:
+        """Save the region of the current frame (full resolution, no overlay) for key 1..9."""
+        name = self.collector.class_for_key(key)
+        if name is None:
+            self.say(f"no class on key {chr(key)}: keys 1-{len(self.collector.classes)} "
+                     f"({', '.join(self.collector.classes)})", RED)
+            return
+        if self._clean is None or not self.roi:
+            return
+        x, y, w, h = clamp_roi(self.roi, self._clean.shape)
+        try:
+            saved = self.collector.save(name, self._clean[y : y + h, x : x + w])
+        except CifarlabError as exc:
+            log(f"collect: {exc}")
+            self.say(str(exc), RED)
+            return
+        if saved is not None:
+            log(f"collect: {saved.key} {saved.name} -> {saved.path} ({saved.count})")
+
+    def parent_model(self) -> Path | None:
+        """What `t` trains from: the Keras model running now, else the shipped one."""
+        if self.model_path is not None and Path(self.model_path).suffix.lower() == ".keras":
+            return Path(self.model_path)
+        default = default_model_path()
+        return default if default.is_file() else None
+
+    def start_training(self) -> None:
+        if self.training is not None or (self.loading is not None and self.loading.kind == "teach"):
+            self.say("already training; the new model comes in when it is ready")
+            return
+        classes, why = self.collector.trainable()
+        if why is not None:
+            log(f"teach: cannot train yet: {why}")
+            self.say(f"cannot train yet: {why}", RED)
+            return
+        parent = self.parent_model()
+        if parent is None:
+            log("teach: no .keras model to train from (run with --model PATH.keras)")
+            self.say("no .keras model to train from (run with --model PATH.keras)", RED)
+            return
+        command = self.config.train_command or DEFAULT_TRAIN_COMMAND
+        try:
+            self.training = TrainingRun(command, self.collector.root, parent,
+                                        self.collector.root / RUNS_FOLDER)
+        except CifarlabError as exc:
+            log(f"teach: {exc}")
+            self.say(str(exc), RED)
+            return
+        self.teach_started = self.training.started
+        self.message = None
+        counts = ", ".join(f"{n} {self.collector.counts[n]}" for n in classes)
+        log(f"teach: training on {sum(self.collector.counts[n] for n in classes)} images "
+            f"({counts}) from {parent} -> {self.training.out} (log {self.training.log_path})")
+
+    def _open_predictor(self, path: Path, swap: bool = True) -> LivePredictor:
+        """Load a model for the live loop (swap: on the loader thread, to replace the running one).
+
+        A `.keras` file swapped in runs in Keras unless --backend litert asks otherwise: the
+        LiteRT conversion holds Python's lock for 0.5-1.3 s on 2 busy cores (the video would
+        stop that long), Keras loads without a visible stall and classifies a frame in ~9 ms.
+        """
+        cfg = self.config
+        backend = cfg.backend
+        if Path(path).suffix.lower() == ".keras" and (backend == "onnx" or (swap and backend == "auto")):
+            backend = "keras" if swap else "auto"
+        classifier = open_classifier(path, backend, cfg.threads, log=log)
+        predictor = LivePredictor(classifier, cfg.smoothing, cfg.threshold, cfg.top_k)
+        predictor.warmup()
+        return predictor
+
+    def _load(self, path: Path, kind: str) -> None:
+        self.loading = BackgroundLoad(lambda: self._open_predictor(path), path, kind)
+
+    def poll_background(self) -> None:
+        """Once per loop: follow the training process, swap a loaded model in, watch --model."""
+        run = self.training
+        if run is not None:
+            code = run.poll()
+            if code is not None:
+                self.training = None
+                if code == 0 and run.model_path.is_file():
+                    log(f"teach: trained in {run.elapsed:.1f} s; loading {run.model_path}")
+                    self._load(run.model_path, "teach")
+                else:
+                    error = run.error()
+                    log(f"teach: failed (exit {code}) after {run.elapsed:.1f} s: {error} "
+                        f"(log {run.log_path}); the old model keeps running")
+                    self.say(f"training failed: {error}", RED)
+        load = self.loading
+        if load is not None and load.done:
+            self.loading = None
+            if load.error is not None:
+                what = "the new model" if load.kind == "teach" else str(load.path)
+                log(f"{'teach' if load.kind == 'teach' else 'model'}: cannot load {load.path}: "
+                    f"{load.error}; the old model keeps running")
+                self.say(f"cannot load {what}: {load.error}", RED)
+            else:
+                self.predictor = load.value
+                self.model_path = load.path
+                self.score = (0, 0)           # the demo accuracy is the new model's from now on
+                names = ", ".join(self.predictor.class_names)
+                if load.kind == "teach":
+                    log(f"teach: new model live {time.monotonic() - self.teach_started:.1f} s "
+                        f"after t (loaded in {time.monotonic() - load.started:.1f} s): {names}")
+                    self.say(f"new model: {names}", GREEN)
+                else:
+                    log(f"model: reloaded {load.path}: {names}")
+                    self.say(f"model reloaded ({load.path.name}): {names}", GREEN)
+        if self.watcher is not None and self.loading is None and self.watcher.changed():
+            log(f"model: {self.watcher.path} changed; loading it")
+            self._load(self.watcher.path, "watch")
+
+    def teach_line(self) -> tuple[str, tuple[int, int, int]] | None:
+        now = time.monotonic()
+        if self.training is not None:
+            epochs = self.training.epochs()
+            text = f"training... {self.training.elapsed:.0f} s"
+            return (text + (f" (epoch {epochs})" if epochs else ""), YELLOW)
+        if self.loading is not None and self.loading.kind == "teach":
+            return f"training... {now - self.teach_started:.0f} s (loading the new model)", YELLOW
+        if self.message is not None and now < self.message[2]:
+            return self.message[0], self.message[1]
+        return None
+
+    def collect_panel(self) -> CollectPanel | None:
+        c = self.collector
+        if c is None:
+            return None
+        return CollectPanel(rows=[(i + 1, n, c.counts.get(n, 0)) for i, n in enumerate(c.classes)],
+                            last_crop=c.last_crop, last_name=c.last.name if c.last else None,
+                            hint=c.background_hint)
 
     def set_roi(self, roi) -> None:
         if roi != self.roi:
@@ -194,8 +366,10 @@ class LiveApp:
             probs, ms = self.predictor.infer(rgb)
             pred = self.predictor.update(probs)
             self.infer_ms.append(ms)
-        self.truth = frame.truth
-        if frame.decisive and pred is not None:
+        # demo truths count only for a model of their classes (not after `t` taught others)
+        self.truth = frame.truth if frame.truth in self.predictor.class_names else None
+        self._clean = image
+        if frame.decisive and pred is not None and self.truth is not None:
             right, scored = self.score
             self.score = (right + (pred.top_class == frame.truth), scored + 1)
         return image, pred, ms
@@ -209,7 +383,8 @@ class LiveApp:
             inference_ms=float(np.mean(self.infer_ms)) if self.infer_ms else 0.0,
             inference_on=self.inference_on, paused=self.paused,
             backend=self.predictor.backend, notice=notice,
-            show_help=self.config.window, truth=self.truth, score=self.score)
+            show_help=self.config.window, truth=self.truth, score=self.score,
+            collect=self.collect_panel(), teach=self.teach_line())
         return draw_overlay(image, state)
 
     def run(self) -> int:
@@ -221,9 +396,12 @@ class LiveApp:
         elif self.source is None and source_kind(cfg.source) != "demo":
             # open the source first: a missing camera or file fails before the model load
             self.source = open_source(cfg, [])
+        if cfg.model and cfg.watch_model:
+            self.watcher = ModelWatcher(cfg.model)   # before the load: a change meanwhile counts
         try:
             if self.predictor is None:
-                classifier = open_classifier(cfg.model, cfg.backend, cfg.threads, log=log)
+                self.model_path = resolve_model_path(cfg.model)
+                classifier = open_classifier(self.model_path, cfg.backend, cfg.threads, log=log)
                 self.predictor = LivePredictor(classifier, cfg.smoothing, cfg.threshold, cfg.top_k)
             self.predictor.warmup()
             if self.source is None:
@@ -241,6 +419,10 @@ class LiveApp:
                 return self._run_window()
             return self._run_headless()
         finally:
+            if self.training is not None:
+                self.training.stop()
+                log(f"teach: training stopped ({self.training.out} is incomplete)")
+                self.training = None
             self.source.close()
             if self.writer is not None:
                 self.writer.release()
@@ -262,6 +444,7 @@ class LiveApp:
 
     def _run_headless(self) -> int:
         while not self._done():
+            self.poll_background()
             try:
                 frame = self.source.read(timeout=1.0)
             except EndOfStream:
@@ -270,7 +453,9 @@ class LiveApp:
             if frame is None:
                 continue
             image, pred, ms = self.process(frame)
-            annotated = self.annotate(image, pred, self.source.status)
+            # collecting crops the frame kept by process(): draw the overlay on a copy then
+            annotated = self.annotate(image if self.collector is None else image.copy(), pred,
+                                      self.source.status)
             self.processed += 1
             if self.jsonl is not None and pred is not None:
                 self._write_jsonl(frame, pred, ms)
@@ -297,6 +482,7 @@ class LiveApp:
         annotated: np.ndarray | None = None
         pred = None
         while not self.quit and not self._done():
+            self.poll_background()
             notice = self.source.status
             redraw = False
             if not self.paused:
@@ -315,7 +501,7 @@ class LiveApp:
                     if self.jsonl is not None and pred is not None:
                         self._write_jsonl(frame, pred, ms)
                 else:
-                    redraw = notice is not None
+                    redraw = notice is not None or self.teach_line() is not None
             else:
                 redraw = True
                 notice = notice or "PAUSED - space to resume"

@@ -35,6 +35,10 @@ class LiveConfig:
     reconnect_timeout: float = 15.0         # keep trying to reconnect a lost camera/stream this long
     realtime: bool | None = None            # pace video files at their FPS (None: when a window is shown)
     data: str | None = None                 # demo: show this dataset's test photos (implies --source demo)
+    collect: Path | None = None             # keys 1-9 save the region into collect/<class>/, t trains
+    classes: tuple[str, ...] = ()           # --classes: collect classes besides the folders in `collect`
+    train_command: tuple[str, ...] | None = None  # what `t` runs (None: teach.DEFAULT_TRAIN_COMMAND)
+    watch_model: bool = True                # reload --model PATH when the file changes
 
     def __post_init__(self) -> None:
         from cifarlab.errors import CifarlabError
@@ -60,3 +64,7 @@ class LiveConfig:
                                 "(or with --source demo)")
         if self.data is not None:
             self.source = "demo"
+        if self.classes and self.collect is None:
+            raise CifarlabError("--classes names the classes to collect; use it with --collect DIR")
+        if self.train_command is not None and not self.train_command:
+            raise CifarlabError("--train-command is empty")

@@ -27,6 +27,15 @@ HELP = "click: inference on/off | space: pause | +/-: ROI size | s: snapshot | q
 
 
 @dataclass
+class CollectPanel:
+    """`--collect`: the key, name and image count of each class, and the last saved crop."""
+    rows: list[tuple[int, str, int]]          # (key 1..9, class, images)
+    last_crop: np.ndarray | None = None       # BGR, any size (drawn as a thumbnail)
+    last_name: str | None = None
+    hint: str | None = None                   # e.g. the tip to add a background class
+
+
+@dataclass
 class OverlayState:
     roi: tuple[int, int, int, int]
     prediction: Prediction | None = None
@@ -40,6 +49,8 @@ class OverlayState:
     extra: list[str] = field(default_factory=list)
     truth: str | None = None             # demo: the true label, shown beside the prediction
     score: tuple[int, int] = (0, 0)      # demo: (right, scored) pictures, shown once any is scored
+    collect: CollectPanel | None = None  # --collect: classes, counts, last crop
+    teach: tuple[str, tuple[int, int, int]] | None = None  # training status line and its colour
 
 
 def score_text(score: tuple[int, int]) -> str:
@@ -66,11 +77,65 @@ def text_box(frame: np.ndarray, text: str, x: int, y: int, scale: float, color=W
     return bw, bh
 
 
+def fit_text(text: str, scale: float, thickness: int, max_width: int) -> str:
+    """`text`, cut short with '...' so it is at most `max_width` pixels wide."""
+    if cv2.getTextSize(text, FONT, scale, thickness)[0][0] <= max_width:
+        return text
+    while len(text) > 1 and cv2.getTextSize(text + "...", FONT, scale, thickness)[0][0] > max_width:
+        text = text[:-1]
+    return text + "..."
+
+
+def draw_collect_panel(frame: np.ndarray, panel: CollectPanel, x: int, y: int, unit: float,
+                       scale: float, thick: int) -> None:
+    """Top-left panel: a title, one `1 mug (12)` row per class (the last saved one in green),
+    the last crop as a thumbnail to their right, and the hint below."""
+    row = int(26 * unit)
+    pad = int(6 * unit) + 2
+    title = f"collect: keys 1-{len(panel.rows)} save the box | t: train"
+    lines = [f"{key}  {name} ({count})" for key, name, count in panel.rows]
+    text_w = max(cv2.getTextSize(t, FONT, scale, thick)[0][0] for t in [*lines])
+    title_w = cv2.getTextSize(title, FONT, scale * 0.85, 1)[0][0]
+    thumb = max(int(64 * unit), row * len(lines) - 4)
+    has_thumb = panel.last_crop is not None and panel.last_crop.size
+    body_w = text_w + (pad * 2 + thumb if has_thumb else 0)
+    box_w = max(title_w, body_w) + 2 * pad
+    box_h = row + max(row * len(lines), thumb + row if has_thumb else 0) + pad
+    dark_box(frame, x, y, x + box_w, y + box_h)
+    cv2.putText(frame, title, (x + pad, y + int(18 * unit)), FONT, scale * 0.85, YELLOW, 1,
+                cv2.LINE_AA)
+    for i, (text, (_, name, _)) in enumerate(zip(lines, panel.rows)):
+        ty = y + row * (i + 1) + int(19 * unit)
+        color = GREEN if name == panel.last_name else WHITE
+        cv2.putText(frame, text, (x + pad, ty), FONT, scale, color, thick, cv2.LINE_AA)
+    if has_thumb:
+        tx, ty = x + pad + text_w + 2 * pad, y + row + 2
+        h, w = panel.last_crop.shape[:2]
+        side_w, side_h = (thumb, max(1, thumb * h // w)) if w >= h else (max(1, thumb * w // h), thumb)
+        small = cv2.resize(panel.last_crop, (side_w, side_h), interpolation=cv2.INTER_AREA)
+        fh, fw = frame.shape[:2]
+        side_w, side_h = min(side_w, fw - tx), min(side_h, fh - ty)
+        if side_w > 0 and side_h > 0:
+            frame[ty : ty + side_h, tx : tx + side_w] = small[:side_h, :side_w]
+            cv2.rectangle(frame, (tx - 1, ty - 1), (tx + side_w, ty + side_h), GREEN, 1)
+            cv2.putText(frame, fit_text(f"last: {panel.last_name}", scale * 0.8, 1, thumb + pad),
+                        (tx, ty + side_h + int(16 * unit)), FONT, scale * 0.8, WHITE, 1,
+                        cv2.LINE_AA)
+    if panel.hint:
+        width = frame.shape[1]
+        text_box(frame, fit_text(panel.hint, scale, thick, width - x - 2 * pad - 12), x,
+                 y + box_h + int(4 * unit), scale, YELLOW, thick)
+
+
+def metrics(height: int, width: int) -> tuple[float, float, int, int]:
+    """(unit, text scale, thickness, margin) for a frame size: 1.0 units at 720p."""
+    unit = max(0.4, min(height, width * 9 / 16) / 720.0)
+    return unit, 0.6 * unit, max(1, int(round(1.5 * unit))), int(10 * unit)
+
+
 def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
     height, width = frame.shape[:2]
-    unit = max(0.4, min(height, width * 9 / 16) / 720.0)   # 1.0 at 720p
-    scale, thick = 0.6 * unit, max(1, int(round(1.5 * unit)))
-    margin = int(10 * unit)
+    unit, scale, thick, margin = metrics(height, width)
 
     # ROI box (thick outline with a dark halo so it shows on bright and dark backgrounds)
     x, y, w, h = state.roi
@@ -98,12 +163,14 @@ def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
                  ROI_OFF, thick)
 
     # top-k bars, top-left
+    bars_bottom = margin
     if state.inference_on and pred is not None:
         row = int(26 * unit)
         bar_w = int(160 * unit)
         name_w = max(cv2.getTextSize(n, FONT, scale, thick)[0][0] for n, _ in pred.top_k)
         box_w = name_w + bar_w + int(80 * unit)
         dark_box(frame, margin, margin, margin + box_w, margin + row * len(pred.top_k) + 8)
+        bars_bottom = margin + row * len(pred.top_k) + 8 + int(8 * unit)
         for i, (name, p) in enumerate(pred.top_k):
             ty = margin + row * i + int(19 * unit)
             cv2.putText(frame, name, (margin + 6, ty), FONT, scale, WHITE, thick, cv2.LINE_AA)
@@ -113,6 +180,10 @@ def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
                           BAR_TOP if i == 0 else BAR, -1)
             cv2.putText(frame, f"{p * 100:.0f}%", (bx + bar_w + 6, ty), FONT, scale, WHITE, thick,
                         cv2.LINE_AA)
+
+    # collect panel, under the bars
+    if state.collect is not None:
+        draw_collect_panel(frame, state.collect, margin, bars_bottom, unit, scale, thick)
 
     # status, top-right
     status = (f"FPS {state.fps:4.1f} | inference {state.inference_ms:.1f} ms"
@@ -130,12 +201,18 @@ def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
         text_box(frame, text, width - aw - 12 - margin, margin + sh + int(6 * unit), scale * 1.2,
                  WHITE, thick + 1)
 
-    # notice (reconnecting, paused...), centred above the help line
-    if state.notice:
-        ns = scale * 1.1
-        (nw, nh), nb = cv2.getTextSize(state.notice, FONT, ns, thick + 1)
-        ny = height - nh - nb - 12 - margin - int(40 * unit)
-        text_box(frame, state.notice, max(0, (width - nw) // 2 - 8), ny, ns, RED, thick + 1)
+    # notice (reconnecting, paused...), centred above the help line; the training status
+    # (progress, the new model's classes, or why it failed) above that
+    ns = scale * 1.1
+    (_, nh), nb = cv2.getTextSize("Ag", FONT, ns, thick + 1)
+    ny = height - nh - nb - 12 - margin - int(40 * unit)
+    for text, color, ty in ((state.notice, RED, ny),
+                            *([(state.teach[0], state.teach[1], ny - nh - nb - 12 - int(8 * unit))]
+                              if state.teach else [])):
+        if text:
+            text = fit_text(text, ns, thick + 1, width - 2 * margin - 16)
+            (nw, _), _ = cv2.getTextSize(text, FONT, ns, thick + 1)
+            text_box(frame, text, max(0, (width - nw) // 2 - 8), ty, ns, color, thick + 1)
 
     # help line, bottom-left
     if state.show_help:
