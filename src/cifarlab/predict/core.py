@@ -23,6 +23,8 @@ import numpy as np
 from cifarlab.data.files import gather_inputs, load_resized
 from cifarlab.errors import CifarlabError
 from cifarlab.inference import open_classifier, top_k
+from cifarlab.models.io import resolve_model_path
+from cifarlab.predict.explain import ExplainWriter
 
 FORMATS = ("table", "json", "csv")
 PROGRESS_MIN_FILES = 100  # show a progress bar only when there is something to wait for
@@ -37,6 +39,8 @@ class PredictConfig:
     format: str = "table"
     batch_size: int = 64
     progress: bool = True
+    explain: Path | None = None       # write class-activation maps here (predict/explain.py)
+    explain_class: str | None = None  # explain this class instead of each image's top one
 
     def validate(self) -> None:
         if not self.paths:
@@ -47,6 +51,8 @@ class PredictConfig:
             raise CifarlabError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.format not in FORMATS:
             raise CifarlabError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.explain_class is not None and self.explain is None:
+            raise CifarlabError("--explain-class needs --explain DIR (where the maps are written)")
 
 
 @dataclass
@@ -63,8 +69,9 @@ class Row:
 
 
 def predict_files(classifier, items: list[tuple[Path, str | None]], k: int = 1, batch_size: int = 64,
-                  progress: bool = True, workers: int | None = None) -> Iterator[Row]:
-    """Rows in input order: images decoded in parallel threads, classified `batch_size` at a time."""
+                  progress: bool = True, workers: int | None = None, explain=None) -> Iterator[Row]:
+    """Rows in input order: images decoded in parallel threads, classified `batch_size` at a time;
+    `explain` (an ExplainWriter) also writes each classified image's class-activation map."""
     from tqdm import tqdm
 
     size = tuple(classifier.input_size)
@@ -79,6 +86,8 @@ def predict_files(classifier, items: list[tuple[Path, str | None]], k: int = 1, 
                 good = [i for i, x in enumerate(loaded) if isinstance(x, np.ndarray)]
                 probs = classifier.predict(np.stack([loaded[i] for i in good])) if good else None
                 by_index = {i: probs[j] for j, i in enumerate(good)}
+                if explain is not None and good:
+                    explain.write([chunk[i][0] for i in good], np.stack([loaded[i] for i in good]))
                 for i, (path, _) in enumerate(chunk):
                     if i in by_index:
                         yield Row(str(path), top_k(by_index[i], classifier.class_names, k))
@@ -136,9 +145,14 @@ def run_predict(config: PredictConfig, out=None, err=None) -> int:
     err = err or sys.stderr
     config.validate()
     items = gather_inputs(config.paths)
-    classifier = open_classifier(config.model, config.backend)
+    # The maps come from the Keras model's layers, so explaining runs the model in Keras.
+    if config.explain and resolve_model_path(config.model).suffix.lower() != ".keras":
+        raise CifarlabError(f"--explain needs a .keras model (the map is computed from its layers), "
+                            f"not {resolve_model_path(config.model).name}; pass the .keras file")
+    classifier = open_classifier(config.model, "keras" if config.explain else config.backend)
+    explain = ExplainWriter(classifier, config.explain, config.explain_class) if config.explain else None
     k = min(config.top_k, len(classifier.class_names))
-    rows = list(predict_files(classifier, items, k, config.batch_size, config.progress))
+    rows = list(predict_files(classifier, items, k, config.batch_size, config.progress, explain=explain))
     out.write(format_rows(rows, config.format, k))
     out.flush()
     failed = sum(not r.ok for r in rows)

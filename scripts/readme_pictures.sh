@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Remake every picture in README.md from the shipped model (each PNG < 300 KB):
+#   docs/pictures/live-demo.png          the live window on the built-in demo (real CIFAR-10 photos), under Xvfb
+#   docs/pictures/confusion_matrix.png   }  from `cifarlab evaluate` of the shipped model
+#   docs/pictures/reliability.png        }  (the report in models/cifar10-fast-report is rewritten too)
+#   docs/pictures/cam.png                class-activation maps of a few test photos (`predict --explain`)
+#   docs/pictures/training_curves.png    loss/accuracy per epoch of the shipped model's training run
+#   docs/pictures/time_to_accuracy.png   test accuracy vs training minutes of that run
+# Usage: scripts/readme_pictures.sh DATA   (DATA: CIFAR-10, e.g. ../shared/datasets/cifar10-jpeg)
+# Needs Xvfb, xdotool and ImageMagick's `import` (./setup.sh installs them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:?usage: scripts/readme_pictures.sh CIFAR10_DATA}
+BIN=.venv/bin
+OUT=docs/pictures
+RUN=bench/results/shipped-run   # log.csv of the shipped model's training run
+mkdir -p "$OUT"
+
+"$BIN/cifarlab" evaluate --data "$DATA" --out models/cifar10-fast-report --no-progress
+cp models/cifar10-fast-report/confusion_matrix.png models/cifar10-fast-report/reliability.png "$OUT/"
+
+"$BIN/python" -m cifarlab.training.curves "$RUN/log.csv" "$OUT/training_curves.png"
+cp "$RUN/time_to_accuracy.png" "$OUT/time_to_accuracy.png"
+
+photos=$(mktemp -d)
+"$BIN/python" - "$DATA" "$photos" <<'PY'
+import sys
+from pathlib import Path
+import shutil
+data, out = Path(sys.argv[1]), Path(sys.argv[2])
+for name in ("cat", "ship", "horse", "truck"):
+    shutil.copy(sorted((data / "test" / name).glob("*.jpg"))[3], out / f"{name}.jpg")
+PY
+"$BIN/cifarlab" predict "$photos" --explain "$photos/cam" > /dev/null
+"$BIN/python" - "$photos/cam" "$OUT/cam.png" <<'PY'
+import sys
+from pathlib import Path
+import cv2
+import numpy as np
+tiles = [cv2.imread(str(p)) for p in sorted(Path(sys.argv[1]).glob("*.cam.png"))]
+cv2.imwrite(sys.argv[2], np.concatenate([cv2.resize(t, (192, 192)) for t in tiles], axis=1))
+PY
+rm -rf "$photos"
+
+# The live window: demo source, 1280x720, screenshot after a few photos have been classified.
+display=:$((90 + RANDOM % 9))
+Xvfb "$display" -screen 0 1280x720x24 -nolisten tcp &
+xvfb=$!
+trap 'kill $xvfb $live 2>/dev/null || true' EXIT
+sleep 1
+DISPLAY=$display "$BIN/cifarlab" live --source demo --width 1280 --height 720 &
+live=$!
+for _ in $(seq 60); do
+  DISPLAY=$display xdotool search --name "cifarlab live" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+sleep 12
+DISPLAY=$display import -window "$(DISPLAY=$display xdotool search --name 'cifarlab live' | head -1)" "$OUT/live-demo.png"
+DISPLAY=$display xdotool search --name "cifarlab live" key q || kill $live
+wait $live || true
+for f in "$OUT"/*.png; do
+  size=$(stat -c %s "$f")
+  (( size < 300 * 1024 )) || { echo "readme_pictures: $f is $size bytes (limit 300 KB)" >&2; exit 1; }
+done
+echo "readme_pictures: wrote $(ls "$OUT" | tr '\n' ' ')"
