@@ -165,20 +165,33 @@ def upscale_nearest(image: np.ndarray, tile: int = GRID_TILE) -> np.ndarray:
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
-def misclassified_png(images: np.ndarray, errors: list[dict]) -> bytes:
-    """Grid of the most confidently wrong images, each titled true / pred / confidence."""
-    shown = errors[: GRID_COLUMNS * 5]
-    columns = max(1, min(GRID_COLUMNS, len(shown)))
-    rows = max(1, -(-len(shown) // columns))
+def misclassified_png(images: np.ndarray, errors: list[dict],
+                      maps: list[tuple[np.ndarray, np.ndarray]] | None = None) -> bytes:
+    """Grid of the most confidently wrong images, each titled true / pred / confidence; with
+    `maps` (one (predicted-class map, true-class map) pair per error), each image is followed by
+    its two class-activation maps blended over it."""
+    from cifarlab.inference.cam import overlay_heatmap
+
+    panels = 1 if maps is None else 3
+    per_row = GRID_COLUMNS if maps is None else 2
+    shown = errors[: per_row * (5 if maps is None else 6)]
+    columns = panels * max(1, min(per_row, len(shown)))
+    rows = max(1, -(-len(shown) * panels // columns))
     fig = Figure(figsize=(2.1 * columns, 2.35 * rows + 0.4), layout="constrained")
-    fig.suptitle("Most confidently wrong" if shown else "No misclassified images")
+    fig.suptitle("Most confidently wrong" + (" (maps: predicted class, true class)" if maps else "")
+                 if shown else "No misclassified images")
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
     for ax in axes:
         ax.axis("off")
-    for ax, err in zip(axes, shown):
-        ax.imshow(upscale_nearest(images[err["index"]]), interpolation="nearest")
-        ax.set_title(f"#{err['index']} true: {err['true']}\npred: {err['pred']} ({err['confidence']:.2f})",
-                     fontsize=7.5)
+    for i, err in enumerate(shown):
+        image = upscale_nearest(images[err["index"]])
+        cells = [(image, f"#{err['index']} true: {err['true']}\npred: {err['pred']} ({err['confidence']:.2f})")]
+        if maps is not None:
+            cells += [(overlay_heatmap(image, cam), f"map: {name}") for cam, name in
+                      zip(maps[i], (err["pred"], err["true"]))]
+        for ax, (picture, title) in zip(axes[i * panels:], cells):
+            ax.imshow(picture, interpolation="nearest")
+            ax.set_title(title, fontsize=7.5)
     return _png(fig)
 
 

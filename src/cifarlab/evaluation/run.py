@@ -92,6 +92,26 @@ def predict_probabilities(classifier, images: np.ndarray, batch_size: int, tta: 
     return np.concatenate(out)
 
 
+GALLERY_MAPS = 12  # errors shown with their maps
+
+
+def error_maps(model_path: Path, images: np.ndarray, metrics: dict,
+               class_names: list[str]) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """(predicted-class map, true-class map) of the most confident errors, from the .keras model
+    (exported files carry no layers to explain: None)."""
+    from cifarlab.inference.cam import CamExplainer
+    from cifarlab.models.io import load_keras_model
+
+    errors = metrics["most_confident_errors"][:GALLERY_MAPS]
+    if model_path.suffix.lower() != ".keras" or not errors:
+        return None
+    explainer = CamExplainer(load_keras_model(model_path)[0])
+    shown = images[[e["index"] for e in errors]]
+    by_pred, _ = explainer.explain(shown, np.array([class_names.index(e["pred"]) for e in errors]))
+    by_true, _ = explainer.explain(shown, np.array([class_names.index(e["true"]) for e in errors]))
+    return list(zip(by_pred, by_true))
+
+
 def corruption_plan(config: EvaluateConfig) -> CorruptionPlan | None:
     if config.corruptions is None:
         if config.corruptions_data or config.corruption_samples:
@@ -181,8 +201,12 @@ def evaluate(config: EvaluateConfig) -> EvaluateResult:
                             f"{metrics['calibration']['bins']} equal-width bins",
                             lambda: P.reliability_png(metrics["calibration"])),
         "misclassified.png": ("Most confidently wrong images (upscaled, nearest neighbour): "
-                              "index, true class, predicted class (confidence)",
-                              lambda: P.misclassified_png(images, metrics["most_confident_errors"])),
+                              "index, true class, predicted class (confidence)"
+                              + ("; beside each, the class-activation maps (LayerCAM) of the predicted "
+                                 "and of the true class" if model_path.suffix.lower() == ".keras" else ""),
+                              lambda: P.misclassified_png(images, metrics["most_confident_errors"],
+                                                          error_maps(model_path, images, metrics,
+                                                                     class_names))),
     }
     if "corruptions" in metrics:
         figures["corruptions.png"] = ("Accuracy under CIFAR-10-C corruptions, per corruption and severity "
