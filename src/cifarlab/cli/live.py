@@ -18,8 +18,9 @@ are read on their own thread keeping only the latest frame; video files give eve
 (with a window paced at the file's FPS; with --no-window as fast as possible, so the same file
 always gives the same --jsonl output).
 
-Window: left click toggles inference, space pauses, +/- resize the region, s saves a snapshot
-PNG, q or Esc quits (so does closing the window). State changes are printed as lines such as
+Window: left click toggles inference, e toggles the class-activation map (where the model looks,
+LayerCAM, computed from a .keras model on a worker thread) over the region, space pauses, +/-
+resize the region, s saves a snapshot PNG, q or Esc quits (so does closing the window). State changes are printed as lines such as
 `inference: OFF`.
 
 Teach it your own classes (--collect DIR): keys 1-9 save the region, at full resolution, as a

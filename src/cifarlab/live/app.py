@@ -35,6 +35,7 @@ from cifarlab.inference import open_classifier
 from cifarlab.live.capture import EndOfStream, Frame, open_video_source, source_kind
 from cifarlab.live.collect import Collector
 from cifarlab.live.config import WINDOW_NAME, LiveConfig
+from cifarlab.live.explain import LiveExplainer, blend
 from cifarlab.live.overlay import (
     GREEN,
     RED,
@@ -125,6 +126,7 @@ class LiveApp:
         self.teach_started: float | None = None
         self.message: tuple[str, tuple[int, int, int], float] | None = None  # text, colour, until
         self._clean: np.ndarray | None = None  # the last processed frame without the overlay
+        self.explainer: LiveExplainer | None = None  # key e: the class-activation map over the region
 
     # ---- GUI events --------------------------------------------------------------------
     def _on_mouse(self, event, x, y, flags, param) -> None:  # noqa: ARG002 - cv2 signature
@@ -155,10 +157,26 @@ class LiveApp:
             self.set_roi(scale_roi(self.roi, 1 / ROI_STEP, self._frame_shape))
         elif key in (ord("i"), ord("I")):
             self.set_inference(not self.inference_on)
+        elif key in (ord("e"), ord("E")):
+            self.toggle_explain()
         elif self.collector is not None and ord("1") <= key <= ord("9"):
             self.collect(key)
         elif self.collector is not None and key in (ord("t"), ord("T")):
             self.start_training()
+
+    def toggle_explain(self) -> None:
+        if self.explainer is not None:
+            self.explainer.close()
+            self.explainer = None
+            log("explain: OFF")
+            return
+        try:
+            self.explainer = LiveExplainer(self.model_path)
+        except CifarlabError as exc:
+            log(f"explain: {exc}")
+            self.say(str(exc), RED)
+            return
+        log("explain: ON")
 
     # ---- collect and teach -------------------------------------------------------------
     def say(self, text: str, color=YELLOW) -> None:
@@ -264,6 +282,9 @@ class LiveApp:
             else:
                 self.predictor = load.value
                 self.model_path = load.path
+                if self.explainer is not None:  # explain the new model from now on
+                    self.toggle_explain()
+                    self.toggle_explain()
                 self.score = (0, 0)           # the demo accuracy is the new model's from now on
                 names = ", ".join(self.predictor.class_names)
                 if load.kind == "teach":
@@ -366,9 +387,17 @@ class LiveApp:
             probs, ms = self.predictor.infer(rgb)
             pred = self.predictor.update(probs)
             self.infer_ms.append(ms)
+            if self.explainer is not None:
+                self.explainer.update(rgb, self.predictor.class_names.index(pred.top_class))
+                if self.explainer.error:
+                    self.say(f"explain failed: {self.explainer.error}", RED)
+                    self.toggle_explain()
         # demo truths count only for a model of their classes (not after `t` taught others)
         self.truth = frame.truth if frame.truth in self.predictor.class_names else None
         self._clean = image
+        if self.explainer is not None and self.explainer.map is not None:
+            self._clean = image.copy()  # collected crops stay free of the heatmap
+            blend(image, clamp_roi(self.roi, image.shape), self.explainer.map)
         if frame.decisive and pred is not None and self.truth is not None:
             right, scored = self.score
             self.score = (right + (pred.top_class == frame.truth), scored + 1)
@@ -423,6 +452,8 @@ class LiveApp:
                 self.training.stop()
                 log(f"teach: training stopped ({self.training.out} is incomplete)")
                 self.training = None
+            if self.explainer is not None:
+                self.explainer.close()
             self.source.close()
             if self.writer is not None:
                 self.writer.release()

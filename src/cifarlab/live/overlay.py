@@ -23,7 +23,7 @@ RED = (60, 60, 255)
 GREEN = (80, 230, 80)
 BAR = (0, 200, 0)
 BAR_TOP = (0, 255, 255)
-HELP = "click: inference on/off | space: pause | +/-: ROI size | s: snapshot | q/Esc: quit"
+HELP = "click: inference on/off | e: heatmap | space: pause | +/-: ROI size | s: snapshot | q/Esc: quit"
 
 
 @dataclass
