@@ -12,7 +12,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, required: bool = True) -
     group = parser.add_argument_group("dataset")
     group.add_argument("--data", required=required, metavar="SOURCE",
                        help="dataset: a CIFAR archive (.tar.gz), its extracted folder, or an image "
-                            "folder ROOT/<train|val|test>/<class>/<image>")
+                            "folder ROOT/<class>/<image> (val and test drawn from it, stratified and "
+                            "seeded) or ROOT/<train|val|test>/<class>/<image>")
     group.add_argument("--image-size", type=int, default=None, metavar="N",
                        help="resize images to NxN (default: 32, CIFAR's native size)")
     group.add_argument("--labels", choices=["fine", "coarse"], default="fine",

@@ -14,8 +14,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cifarlab.training.train import train
+    cfg = config.from_args(args, data=args.data, image_size=args.image_size, labels=args.labels,
+                           cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    if cfg.from_model is not None:  # --from MODEL: learn the new classes from a trained model
+        from cifarlab.training.transfer import transfer
 
-    train(config.from_args(args, data=args.data, image_size=args.image_size, labels=args.labels,
-                           cache_dir=args.cache_dir, use_cache=not args.no_cache))
+        transfer(cfg)
+    else:
+        from cifarlab.training.train import train
+
+        train(cfg)
     return 0

@@ -1,4 +1,6 @@
-"""Resumable training: an atomic checkpoint after every finished epoch.
+"""Resumable training: an atomic checkpoint after every finished epoch (when epochs take
+seconds, as on small data, at most one per `min_interval` seconds; always after the first and
+the last epoch and at an epoch early stopping marks as best).
 
 `last.keras` holds the model with its optimizer state (step counter, so the schedule resumes
 too); `state.json` holds the epoch, the state of the callbacks that have memory (early
@@ -41,14 +43,18 @@ class Checkpointer(keras.callbacks.Callback):
     """Saves last.keras/state.json each epoch; restores stateful callbacks on (re)start."""
 
     def __init__(self, directory: Path, stateful: dict[str, keras.callbacks.Callback],
-                 early_stopping: keras.callbacks.EarlyStopping | None, restored_state: dict | None):
+                 early_stopping: keras.callbacks.EarlyStopping | None, restored_state: dict | None,
+                 min_interval: float = 0.0):
         super().__init__()
+        self.min_interval = min_interval
         self.directory = directory
         self.stateful = stateful
         self.early_stopping = early_stopping
         self.state = restored_state or {"epoch": 0, "callbacks": {}, "train_seconds": 0.0}
         self.nan_epoch: int | None = None
         self._epoch_start = 0.0
+        self._train_seconds = self.state["train_seconds"]
+        self._last_save = time.perf_counter()
 
     def on_train_begin(self, logs=None):
         # Runs after the stateful callbacks' own on_train_begin reset them (it is listed last).
@@ -66,18 +72,26 @@ class Checkpointer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        self._train_seconds += time.perf_counter() - self._epoch_start
         if not all(math.isfinite(float(v)) for v in logs.values()):
             self.nan_epoch = epoch
             self.model.stop_training = True
             return  # keep the last good checkpoint
         es = self.early_stopping
-        if es is not None and es.best_epoch == epoch:
+        best = es is not None and es.best_epoch == epoch
+        due = (best or self.state["epoch"] == 0 or self.model.stop_training
+               or epoch + 1 >= self.params.get("epochs", 0)
+               or time.perf_counter() - self._last_save >= self.min_interval)
+        if not due:
+            return
+        self._last_save = time.perf_counter()
+        if best:
             save_keras_atomic(self.model, self.directory / "best.keras")
         save_keras_atomic(self.model, self.directory / "last.keras")
         self.state = {
             "epoch": epoch + 1,
             "callbacks": {name: callback_state(cb) for name, cb in self.stateful.items()},
-            "train_seconds": self.state["train_seconds"] + time.perf_counter() - self._epoch_start,
+            "train_seconds": self._train_seconds,
             "logs": {k: float(v) for k, v in logs.items()},
             "rng": [[int(x) for x in v.numpy()] for v in rng_variables(self.model)],
         }

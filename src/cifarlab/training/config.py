@@ -9,6 +9,8 @@ recipe" (models/fast.py, models/baseline.py); `resolved()` fills them in. Fields
 from __future__ import annotations
 
 import argparse
+import inspect
+import math
 import shlex
 import sys
 import types
@@ -23,12 +25,29 @@ STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("triangle", "warmup-cosine", "constant", "plateau")
+TRANSFER_MODES = ("head", "finetune")
+DEFAULT_TRANSFER = "finetune"  # measured: bench/results/transfer.json, why in training/transfer.py
+
+# The small-data rule (`small_data_defaults`): its constants.
+MIN_STEPS_PER_EPOCH = 4      # the batch size is lowered until an epoch has at least this many steps
+SMALLEST_BATCH = 8
+MIN_STEPS = 300              # a run whose batch was lowered takes at least this many steps...
+MAX_EPOCHS = 400             # ...within at most this many epochs
+VAL_IMAGES_PER_CLASS = 5     # validation share: at least this many images per class...
+MAX_VAL_SHARE = 0.2          # ...but never more than this share of the training images
+BN_WINDOWS = 10              # BatchNorm momentum at most 1 - this/(steps of the run)
 
 
 def option(default=None, help: str = "", *, choices=None, recipe: bool = False, models=None,
-           cli: bool = True, metavar: str | None = None):
-    """A TrainConfig field with what the command line needs to offer it."""
-    meta = dict(help=help, choices=choices, recipe=recipe, models=models, cli=cli, metavar=metavar)
+           cli: bool = True, metavar: str | None = None, flag: str | None = None,
+           const: str | None = None):
+    """A TrainConfig field with what the command line needs to offer it.
+
+    flag: the option's name when it is not the field's (`--from` for `from_model`); const: the
+    value of the option given without one (the option's argument becomes optional).
+    """
+    meta = dict(help=help, choices=choices, recipe=recipe, models=models, cli=cli, metavar=metavar,
+                flag=flag, const=const)
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -60,7 +79,24 @@ class TrainConfig:
                                     "is float32 either way", choices=PRECISIONS)
     limit_train: int | None = option(None, "train on a seeded random subset of N training images",
                                      metavar="N")
-    quiet: bool = option(False, "no progress bar")
+    quiet: bool = option(False, "no progress bar, nothing printed")
+    from_model: str | None = option(
+        None, "learn these classes from a trained cifarlab model: its backbone is kept, a new head "
+              "is made for the classes of --data, and the data is read at the model's input size; "
+              "--from alone = $CIFARLAB_MODEL or the shipped models/cifar10-fast.keras",
+        flag="from", const="", metavar="MODEL")
+    transfer: str | None = option(
+        None, f"with --from: head = train only a new head on features computed once (seconds; "
+              f"for a live camera); finetune = start from that head, then train the whole network "
+              f"300 steps with a small learning rate, flips and 2-pixel shifts (under a minute for "
+              f"500 images; default: {DEFAULT_TRANSFER}, 4-5 points more accurate than head at 10 "
+              f"to 100 images per class, bench/results/transfer.json). finetune takes --epochs, "
+              f"--batch-size, --lr, --label-smoothing and --translate; head takes none",
+        choices=TRANSFER_MODES)
+    bn_momentum: float | None = option(
+        None, "BatchNorm momentum (Keras: the weight of the old statistics) for every BatchNorm "
+              "layer (default: the model's, lowered for small data, see the recipe group)",
+        metavar="M")
     command: str = option("", "the command line, recorded in the model", cli=False)
 
     epochs: int | None = recipe("epochs (baseline: maximum; early stopping may end sooner)")
@@ -119,11 +155,68 @@ class TrainConfig:
             if values[key] is None:
                 values[key] = default
         values["out"] = Path(values["out"] or f"runs/{self.model}")
+        if values["transfer"] is not None and values["from_model"] is None:
+            raise CifarlabError("--transfer applies with --from MODEL only; add --from or drop --transfer")
         return replace(self, **values)
 
     def model_options(self) -> dict:
         """The builder keyword arguments this model registered as its own options."""
         return {name: getattr(self, name) for name in get_entry(self.model).options}
+
+
+def small_data_defaults(config: TrainConfig, train_images: int, num_classes: int,
+                        val_from_train: bool) -> dict[str, tuple[object, str]]:
+    """Small data: the batch size, learning rate, epochs, BatchNorm momentum and validation
+    share adapt to the number of training images; only options not given on the command line
+    change, and on CIFAR-sized data none does. (1) Validation share, when the source has no val
+    split: the recipe's, raised to hold 5 images per class, at most 20%. (2) Batch size: the
+    recipe's, lowered to the largest power of two with at least 4 steps per epoch (at least 8).
+    (3) With a batch below the recipe's (lowered, or given by hand): SGD learning rate scaled by
+    batch/recipe batch (the linear scaling rule; the large-batch rate diverges on small
+    batches), and epochs raised so the run takes at least 300 steps (at most 400 epochs).
+    (4) BatchNorm momentum: at most 1 - 10/(steps of the run), so the statistics used at test
+    time forget their initial values and average over the last tenth of the run (the baseline's
+    0.99 averages over 100 steps, more than a small run takes).
+
+    config: the unresolved TrainConfig (None = not set by hand); train_images: the images of the
+    train split before any validation share is taken from it. Returns {field: (value, why)}
+    for the fields it changes; train() applies and prints them.
+    """
+    recipe = get_entry(config.model).recipe
+    chosen: dict[str, tuple[object, str]] = {}
+    n = train_images
+    if val_from_train:
+        share = config.val_fraction if config.val_fraction is not None else recipe["val_fraction"]
+        if config.val_fraction is None and n:
+            wanted = min(MAX_VAL_SHARE, VAL_IMAGES_PER_CLASS * num_classes / n)
+            if wanted > share:
+                share = round(wanted, 4)
+                chosen["val_fraction"] = (share, f"{VAL_IMAGES_PER_CLASS} images per class, at most "
+                                                 f"{MAX_VAL_SHARE:.0%}")
+        if share > 0:
+            n -= math.ceil(share * n)  # what with_validation leaves (sklearn rounds the test share up)
+    if config.limit_train:
+        n = min(n, config.limit_train)
+    batch = config.batch_size or recipe["batch_size"]
+    if config.batch_size is None and n < MIN_STEPS_PER_EPOCH * batch:
+        batch = max(min(SMALLEST_BATCH, n), 2 ** int(math.log2(max(1, n // MIN_STEPS_PER_EPOCH))))
+        if batch < recipe["batch_size"]:
+            chosen["batch_size"] = (batch, f"{n} images: at least {MIN_STEPS_PER_EPOCH} steps per epoch")
+    if batch < recipe["batch_size"]:
+        if config.lr is None and (config.optimizer or recipe["optimizer"]) == "sgd":
+            lr = round(recipe["lr"] * batch / recipe["batch_size"], 6)
+            chosen["lr"] = (lr, f"recipe {recipe['lr']} x {batch}/{recipe['batch_size']}")
+        steps = max(1, n // batch)
+        if config.epochs is None and recipe["epochs"] * steps < MIN_STEPS:
+            epochs = min(MAX_EPOCHS, math.ceil(MIN_STEPS / steps))
+            chosen["epochs"] = (epochs, f"{steps} steps per epoch: at least {MIN_STEPS} steps")
+    if config.bn_momentum is None:
+        epochs = chosen["epochs"][0] if "epochs" in chosen else (config.epochs or recipe["epochs"])
+        total = max(1, n // batch) * epochs
+        cap = round(max(0.5, 1 - BN_WINDOWS / total), 4)
+        if cap < 0.99:  # Keras' default, the highest any registered model uses
+            chosen["bn_momentum"] = (cap, f"at most 1 - {BN_WINDOWS}/{total} steps")
+    return chosen
 
 
 def flag(name: str) -> str:
@@ -152,8 +245,10 @@ def _recipe_defaults(name: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One command-line option per TrainConfig field (except those marked cli=False)."""
+    rule = " ".join(inspect.getdoc(small_data_defaults).split("\n\n")[0].split())
     recipe_group = parser.add_argument_group(
-        "recipe (default: the model's registered recipe, shown per model in brackets)")
+        "recipe (default: the model's registered recipe, shown per model in brackets)",
+        f"{rule[0].upper()}{rule[1:]} The values chosen are printed.")
     for f in fields(TrainConfig):
         meta = f.metadata
         if not meta["cli"]:
@@ -162,6 +257,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         target = recipe_group if meta["recipe"] else parser
         text = meta["help"] + (_recipe_defaults(f.name) if meta["recipe"] else "")
         kwargs = dict(default=None if meta["recipe"] else f.default, help=text, dest=f.name)
+        if meta["const"] is not None:
+            kwargs.update(nargs="?", const=meta["const"])
         if f.name == "model":
             kwargs["choices"] = list(model_entries())
         if kind is bool:
@@ -171,7 +268,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             kwargs["metavar"] = meta["metavar"]
             if meta["choices"]:
                 kwargs["choices"] = meta["choices"]
-        target.add_argument(f"--{flag(f.name)}", **kwargs)
+        target.add_argument(f"--{meta['flag'] or flag(f.name)}", **kwargs)
 
 
 def from_args(args: argparse.Namespace, **overrides) -> TrainConfig:

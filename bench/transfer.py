@@ -1,0 +1,170 @@
+"""Learning new classes from a trained model: from scratch vs head only vs full fine-tune.
+
+    python bench/transfer.py --data ../shared/datasets/cifar10-jpeg
+
+A `fast` backbone is trained (the fast recipe, 10 epochs) on five CIFAR-10 classes only
+(airplane, automobile, bird, cat, deer), cached in runs/bench-transfer-backbone so reruns reuse
+it. Then for k = 10, 25, 50, 100 training images per class of the other five (dog, frog, horse,
+ship, truck; a seeded sample of their training images), three ways of learning them are scored
+on those classes' 5,000 test images, each with the wall time of its training:
+
+- scratch: `cifarlab train` with the fast recipe and its small-data defaults, no pretraining;
+- head: `cifarlab train --from BACKBONE --transfer head` (features computed once, new head);
+- finetune: `cifarlab train --from BACKBONE --transfer finetune` (the whole network).
+
+Every run trains on exactly the k images per class (no validation split is held out of them).
+Writes bench/results/transfer.json (the command inside) and transfer.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cifarlab.atomic import write_json_atomic
+from cifarlab.data import Dataset, Split, load_dataset
+from cifarlab.data.dataset import fingerprint_arrays
+from cifarlab.models.io import load_keras_model
+from cifarlab.training import transfer as transfer_module
+from cifarlab.training.config import TrainConfig
+from cifarlab.training.train import train
+
+RESULTS = Path(__file__).parent / "results"
+BASE = ("airplane", "automobile", "bird", "cat", "deer")
+NEW = ("dog", "frog", "horse", "ship", "truck")
+MODES = ("scratch", "head", "finetune")
+
+
+def class_subset(data: Dataset, classes: tuple[str, ...], name: str) -> Dataset:
+    """The train and test images of `classes` only, relabelled 0..len(classes)-1."""
+    lookup = np.full(data.num_classes, -1, np.int64)
+    lookup[[data.class_names.index(c) for c in classes]] = np.arange(len(classes))
+    splits = {}
+    for split in ("train", "test"):
+        s = data.split(split)
+        keep = lookup[s.labels] >= 0
+        splits[split] = Split(s.images[keep], lookup[s.labels[keep]])
+    return Dataset(list(classes), splits, data.format, f"{data.source} [{name}]",
+                   fingerprint_arrays(list(classes), splits), "off")
+
+
+def k_shot(data: Dataset, k: int, seed: int) -> Dataset:
+    """k seeded training images per class (no val split: every mode trains on all k)."""
+    train_split = data.split("train")
+    rng = np.random.default_rng([seed, k])
+    pick = np.sort(np.concatenate([rng.choice(np.flatnonzero(train_split.labels == c), k, replace=False)
+                                   for c in range(data.num_classes)]))
+    splits = {"train": Split(train_split.images[pick], train_split.labels[pick])}
+    return Dataset(list(data.class_names), splits, data.format, f"{data.source} k={k}",
+                   fingerprint_arrays(data.class_names, splits), "off")
+
+
+def accuracy(model_path: Path, test: Split) -> float:
+    model, _ = load_keras_model(model_path)
+    return float((model.predict(test.images, batch_size=500, verbose=0).argmax(1) == test.labels).mean())
+
+
+def train_backbone(data: Dataset, out: Path, command: str) -> Path:
+    if not (out / "model.keras").exists():
+        started = time.perf_counter()
+        train(TrainConfig(data=data.source, model="fast", out=out, epochs=10, quiet=True,
+                          command=f"{command} (backbone)"), dataset=data)
+        print(f"backbone trained in {time.perf_counter() - started:.0f} s", flush=True)
+    return out / "model.keras"
+
+
+def run_one(mode: str, data: Dataset, backbone: Path, out: Path, seed: int, command: str) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    common = dict(data=data.source, out=out, seed=seed, quiet=True, command=f"{command} ({out.name})")
+    if mode == "scratch":  # the fast recipe with its small-data defaults; all k images train
+        config = TrainConfig(model="fast", val_fraction=0.0, **common)
+    else:
+        config = TrainConfig(from_model=str(backbone), transfer=mode, **common)
+    summary = train(config, dataset=data) if mode == "scratch" else transfer_module.transfer(config, data)
+    return {"train_seconds": round(summary["train_seconds"], 1),
+            "session_seconds": round(summary["session_seconds"], 1),
+            "epochs": summary["epochs_run"], "settings": summary.get("small_data") or summary.get("recipe")}
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    for mode, style in zip(MODES, ("o-", "s-", "^-")):
+        rows = sorted((r["k"], 100 * r["test_accuracy"]) for r in results if r["mode"] == mode)
+        if rows:
+            ax.plot(*zip(*rows), style, label=mode)
+    ax.axhline(80, color="grey", lw=0.8, ls=":")
+    ax.axhline(60, color="grey", lw=0.8, ls=":")
+    ax.set(xscale="log", xticks=[10, 25, 50, 100], xticklabels=["10", "25", "50", "100"],
+           xlabel="training images per new class (k)", ylabel="test accuracy, 5 new classes (%)",
+           title="5 CIFAR-10 classes learned from a backbone trained on the other 5")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/datasets/cifar10-jpeg")
+    parser.add_argument("--k", default="10,25,50,100", help="training images per class, comma-separated")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--backbone-only", action="store_true")
+    parser.add_argument("--name", default="transfer", help="result file name (bench/results/NAME.json)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a training/transfer.py constant (tuning), e.g. HEAD_C=0.05")
+    args = parser.parse_args()
+    command = shlex.join(["python", *sys.argv])
+    for item in args.set:
+        name, value = item.split("=", 1)
+        setattr(transfer_module, name, type(getattr(transfer_module, name))(value))
+    full = load_dataset(args.data, progress=False)
+    base = class_subset(full, BASE, "5 base classes")
+    new = class_subset(full, NEW, "5 new classes")
+    del full
+    backbone = train_backbone(base, args.runs / "bench-transfer-backbone", command)
+    record: dict = {"command": command, "backbone": str(backbone),
+                    "backbone_test_accuracy": accuracy(backbone, base.split("test")),
+                    "base_classes": list(BASE), "new_classes": list(NEW),
+                    "load_average_at_start": os.getloadavg()[0], "results": []}
+    print(json.dumps({"backbone_test_accuracy": record["backbone_test_accuracy"]}), flush=True)
+    if args.backbone_only:
+        return
+    test = new.split("test")
+    for k in (int(v) for v in args.k.split(",")):
+        data = k_shot(new, k, args.seed)
+        for mode in args.modes.split(","):
+            out = args.runs / "bench-transfer" / f"k{k}-{mode}"
+            row = {"k": k, "mode": mode, **run_one(mode, data, backbone, out, args.seed, command)}
+            model, _ = load_keras_model(out / "model.keras")
+            probs = model.predict(test.images, batch_size=500, verbose=0)
+            mirrored = model.predict(test.images[:, :, ::-1], batch_size=500, verbose=0)
+            row["test_accuracy"] = float((probs.argmax(1) == test.labels).mean())
+            row["test_accuracy_flip_tta"] = float(((probs + mirrored).argmax(1) == test.labels).mean())
+            record["results"].append(row)
+            print(json.dumps({key: row[key] for key in ("k", "mode", "test_accuracy",
+                                                         "test_accuracy_flip_tta", "train_seconds")}),
+                  flush=True)
+            record["load_average_at_end"] = os.getloadavg()[0]
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(RESULTS / f"{args.name}.json", record)
+    plot(record["results"], RESULTS / f"{args.name}.png")
+
+
+if __name__ == "__main__":
+    main()
