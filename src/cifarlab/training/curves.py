@@ -32,15 +32,8 @@ class Curves(keras.callbacks.Callback):
         self._pending = False
 
     def on_train_begin(self, logs=None):
-        self.history = {}
-        if self.log_csv and Path(self.log_csv).is_file():  # a resumed run: its earlier epochs
-            with open(self.log_csv, newline="") as f:
-                for row in csv.DictReader(f):
-                    try:
-                        epoch = int(row.pop("epoch"))
-                    except (KeyError, TypeError, ValueError):
-                        continue
-                    self.history[epoch] = {k: float(v) for k, v in row.items() if _is_number(v)}
+        # a resumed run: its earlier epochs
+        self.history = read_log(self.log_csv) if self.log_csv and Path(self.log_csv).is_file() else {}
 
     def on_epoch_end(self, epoch, logs=None):
         self.history[epoch] = {k: float(v) for k, v in (logs or {}).items() if _is_number(v)}
@@ -56,6 +49,19 @@ class Curves(keras.callbacks.Callback):
         write_atomic(self.path, render(self.history, self.title))
         self._last_draw, self._pending = time.monotonic(), False
         return self.path
+
+
+def read_log(path: str | Path) -> dict[int, dict[str, float]]:
+    """The epochs of a run's log.csv (Keras CSVLogger): {epoch: {metric: value}}."""
+    history = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                epoch = int(row.pop("epoch"))
+            except (KeyError, TypeError, ValueError):
+                continue
+            history[epoch] = {k: float(v) for k, v in row.items() if _is_number(v)}
+    return history
 
 
 def _is_number(value) -> bool:
@@ -89,3 +95,10 @@ def render(history: dict[int, dict[str, float]], title: str = "") -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
     return buffer.getvalue()
+
+
+if __name__ == "__main__":  # python -m cifarlab.training.curves RUN/log.csv OUT.png [TITLE]
+    import sys
+
+    log, out, *title = sys.argv[1:]
+    write_atomic(out, render(read_log(log), " ".join(title)))
