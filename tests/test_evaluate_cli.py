@@ -58,7 +58,7 @@ def test_cli_writes_every_output(evaluated, shapes_folder):
     assert "weakest classes:" in stdout
     assert f"report: {out / 'report.html'}" in stdout
     html = (out / "report.html").read_text()
-    assert "class-activation maps (LayerCAM) of the predicted and of the true class" in html
+    assert "class-activation maps of the predicted and of the true class" in html
     assert html.count('src="data:image/png;base64,') == len(PLOTS)
     assert not re.search(r'(src|href)="(?!data:)', html)  # nothing external
     assert f"{m['accuracy']:.2%}" in html

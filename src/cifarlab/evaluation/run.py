@@ -202,7 +202,7 @@ def evaluate(config: EvaluateConfig) -> EvaluateResult:
                             lambda: P.reliability_png(metrics["calibration"])),
         "misclassified.png": ("Most confidently wrong images (upscaled, nearest neighbour): "
                               "index, true class, predicted class (confidence)"
-                              + ("; beside each, the class-activation maps (LayerCAM) of the predicted "
+                              + ("; beside each, the class-activation maps of the predicted "
                                  "and of the true class" if model_path.suffix.lower() == ".keras" else ""),
                               lambda: P.misclassified_png(images, metrics["most_confident_errors"],
                                                           error_maps(model_path, images, metrics,
