@@ -21,3 +21,12 @@ def untrained_fast_model(folder: Path, command: str) -> Path:
         class_names=tuple(CIFAR10_CLASSES), input_size=(32, 32), mean=tuple(mean.tolist()),
         std=tuple(std.tolist()), model="fast", command=f"{command} (untrained)", version="bench",
         created="bench"))
+
+
+def save_plot(fig, ax, path: Path, **axes) -> None:
+    """Label `ax` (matplotlib `ax.set` keywords), add grid and legend, and save `fig` as a PNG."""
+    ax.set(**axes)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)

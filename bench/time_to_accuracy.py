@@ -27,6 +27,9 @@ from cifarlab.models.io import load_keras_model
 from cifarlab.training import config as train_config
 from cifarlab.training.train import train
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save_plot  # noqa: E402
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -84,11 +87,8 @@ def plot(records: list[dict], title: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(minutes, [100 * r["test_accuracy"] for r in records], "o-", label="test")
     ax.plot(minutes, [100 * r["test_accuracy_tta"] for r in records], "s--", label="test, 6-view TTA")
-    ax.set(xlabel="training wall time (minutes, 2-core CPU)", ylabel="accuracy (%)", title=title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_plot(fig, ax, path, xlabel="training wall time (minutes, 2-core CPU)", ylabel="accuracy (%)",
+              title=title)
 
 
 def main() -> None:

@@ -37,6 +37,9 @@ from cifarlab.training import transfer as transfer_module
 from cifarlab.training.config import TrainConfig
 from cifarlab.training.train import train
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save_plot  # noqa: E402
+
 RESULTS = Path(__file__).parent / "results"
 BASE = ("airplane", "automobile", "bird", "cat", "deer")
 NEW = ("dog", "frog", "horse", "ship", "truck")
@@ -108,13 +111,9 @@ def plot(results: list[dict], path: Path) -> None:
             ax.plot(*zip(*rows), style, label=mode)
     ax.axhline(80, color="grey", lw=0.8, ls=":")
     ax.axhline(60, color="grey", lw=0.8, ls=":")
-    ax.set(xscale="log", xticks=[10, 25, 50, 100], xticklabels=["10", "25", "50", "100"],
-           xlabel="training images per new class (k)", ylabel="test accuracy, 5 new classes (%)",
-           title="5 CIFAR-10 classes learned from a backbone trained on the other 5")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_plot(fig, ax, path, xscale="log", xticks=[10, 25, 50, 100], xticklabels=["10", "25", "50", "100"],
+              xlabel="training images per new class (k)", ylabel="test accuracy, 5 new classes (%)",
+              title="5 CIFAR-10 classes learned from a backbone trained on the other 5")
 
 
 def main() -> None:

@@ -90,10 +90,10 @@ def xdotool(env, *args: str, timeout: float = 20) -> str:
 
 
 def screenshot(env, path: Path, geometry: dict) -> np.ndarray:
+    """The window's pixels, from a screenshot of the whole screen."""
     subprocess.run(["import", "-window", "root", str(path)], env=env, check=True, timeout=20)
-    shot = cv2.imread(str(path))
     x, y = geometry["X"], geometry["Y"]
-    return shot[y : y + H, x : x + W]
+    return cv2.imread(str(path))[y : y + geometry["HEIGHT"], x : x + geometry["WIDTH"]]
 
 
 def roi_edge_pixels(window: np.ndarray) -> np.ndarray:
@@ -103,19 +103,9 @@ def roi_edge_pixels(window: np.ndarray) -> np.ndarray:
 
 def test_window_overlay_click_and_quit(display, tiny_model, tmp_path):
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cifarlab.cli.main", "live", "--model", str(tiny_model),
-         "--source", "demo", "--width", str(W), "--height", str(H), "--snapshot-dir", str(tmp_path)],
-        env=env, stdout=subprocess.PIPE, stderr=(tmp_path / "stderr.txt").open("w"), text=True,
-        cwd=tmp_path)
+    proc, lines, wid, geometry = start_live(env, tmp_path, "--model", str(tiny_model),
+                                            "--snapshot-dir", str(tmp_path), size=(W, H))
     try:
-        lines = Lines(proc.stdout)
-        lines.wait_for("window: ready", 90)
-        wid = xdotool(env, "search", "--sync", "--onlyvisible", "--name", "^cifarlab live$").split()[-1]
-        geometry = {k: int(v) for k, v in (kv.split("=") for kv in
-                    xdotool(env, "getwindowgeometry", "--shell", wid).split() if "=" in kv)
-                    if k in ("X", "Y", "WIDTH", "HEIGHT")}
-        assert (geometry["WIDTH"], geometry["HEIGHT"]) == (W, H)
         deadline = time.monotonic() + 20  # a busy machine may take a while to paint the first frames
         while True:
             on = screenshot(env, tmp_path / "on.png", geometry)
@@ -185,26 +175,25 @@ def seed_folder(root: Path, counts: dict[str, int]) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in root.rglob("*.png")}
 
 
-def start_live(env, tmp_path: Path, *args: str):
+def start_live(env, tmp_path: Path, *args: str, size: tuple[int, int] = (TW, TH)):
+    """`cifarlab live` on the demo source in a window of `size`: (process, lines, window, geometry)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cifarlab.cli.main", "live", "--source", "demo", "--width", str(TW),
-         "--height", str(TH), *args],
+        [sys.executable, "-m", "cifarlab.cli.main", "live", "--source", "demo", "--width", str(size[0]),
+         "--height", str(size[1]), *args],
         env=env, stdout=subprocess.PIPE, stderr=(tmp_path / "stderr.txt").open("w"), text=True,
         cwd=tmp_path)
     lines = Lines(proc.stdout)
-    lines.wait_for("window: ready", 120)
+    try:
+        lines.wait_for("window: ready", 120)
+    except AssertionError:
+        proc.kill()
+        raise
     wid = xdotool(env, "search", "--sync", "--onlyvisible", "--name", "^cifarlab live$").split()[-1]
     geometry = {k: int(v) for k, v in (kv.split("=") for kv in
                 xdotool(env, "getwindowgeometry", "--shell", wid).split() if "=" in kv)
                 if k in ("X", "Y", "WIDTH", "HEIGHT")}
-    assert (geometry["WIDTH"], geometry["HEIGHT"]) == (TW, TH)
+    assert (geometry["WIDTH"], geometry["HEIGHT"]) == size
     return proc, lines, wid, geometry
-
-
-def window_shot(env, path: Path, geometry: dict) -> np.ndarray:
-    subprocess.run(["import", "-window", "root", str(path)], env=env, check=True, timeout=20)
-    x, y = geometry["X"], geometry["Y"]
-    return cv2.imread(str(path))[y : y + TH, x : x + TW]
 
 
 def collected(lines: Lines) -> list[tuple[int, str, Path, int]]:
@@ -265,14 +254,14 @@ def test_collect_and_teach_in_the_window(display, tiny_model, tmp_path, trainer)
         counts = {n: len(list((root / n).glob("*.png"))) for n in ("boxy", "roundy", "background")}
         assert counts["boxy"] == counts["roundy"] == 31 and counts["background"] >= 30
         time.sleep(0.3)
-        shot = window_shot(env, tmp_path / "collect.png", geometry)
+        shot = screenshot(env, tmp_path / "collect.png", geometry)
         assert text_score(shot, f"3  background ({counts['background']})", scale, thick) > 0.8
 
         start = time.monotonic()
         xdotool(env, "key", "--window", wid, "t")
         lines.wait_for("teach: training on", 10)
         time.sleep(1.0)
-        shot = window_shot(env, tmp_path / "training.png", geometry)
+        shot = screenshot(env, tmp_path / "training.png", geometry)
         assert text_score(shot, "training...", scale * 1.1, thick + 1) > 0.8
         live = lines.wait_for("teach: new model live", 180)
         seconds = time.monotonic() - start
@@ -280,18 +269,28 @@ def test_collect_and_teach_in_the_window(display, tiny_model, tmp_path, trainer)
               f"{seconds:.1f} s; {live}")
         assert live.endswith(": background, boxy, roundy")
         time.sleep(1.0)
-        shot = window_shot(env, tmp_path / "taught.png", geometry)
+        shot = screenshot(env, tmp_path / "taught.png", geometry)
         assert text_score(shot, "new model: background, boxy, roundy", scale * 1.1, thick + 1) > 0.8
-        bars = shot[: TH // 4, : TW // 3]
-        for name in ("background", "boxy", "roundy"):   # the top-3 bars name the new classes
-            assert text_score(bars, name, scale, thick) > 0.8, name
+        bars = bars_naming(shot, ("background", "boxy", "roundy"), scale, thick)  # the new classes
         assert text_score(bars, "triangle", scale, thick) < 0.7    # the old ones are gone
-        xdotool(env, "key", "--window", wid, "q")
-        assert proc.wait(timeout=10) == 0
+        quit_live(env, wid, proc)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+def bars_naming(shot: np.ndarray, names, scale: float, thick: int) -> np.ndarray:
+    """The top-3 bars (top left of the window), checked to name each of `names`."""
+    bars = shot[: TH // 4, : TW // 3]
+    for name in names:
+        assert text_score(bars, name, scale, thick) > 0.8, name
+    return bars
+
+
+def quit_live(env, wid: str, proc) -> None:
+    xdotool(env, "key", "--window", wid, "q")
+    assert proc.wait(timeout=10) == 0
 
 
 def test_failed_training_keeps_the_old_model(display, tiny_model, tmp_path):
@@ -309,15 +308,12 @@ def test_failed_training_keeps_the_old_model(display, tiny_model, tmp_path):
         failed = lines.wait_for("teach: failed (exit 2)", 60)
         assert "simulated failure (the trainer gave up)" in failed
         time.sleep(1.0)
-        shot = window_shot(env, tmp_path / "failed.png", geometry)
+        shot = screenshot(env, tmp_path / "failed.png", geometry)
         assert text_score(shot, "training failed: simulated failure (the trainer gave up)",
                           scale * 1.1, thick + 1) > 0.8
-        bars = shot[: TH // 4, : TW // 3]
-        for name in ("circle", "square", "triangle"):   # the old model still classifies
-            assert text_score(bars, name, scale, thick) > 0.8, name
+        bars_naming(shot, ("circle", "square", "triangle"), scale, thick)  # the old model still classifies
         assert not [line for line in lines.seen if "new model" in line]
-        xdotool(env, "key", "--window", wid, "q")
-        assert proc.wait(timeout=10) == 0
+        quit_live(env, wid, proc)
     finally:
         if proc.poll() is None:
             proc.kill()
