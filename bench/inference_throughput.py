@@ -60,6 +60,7 @@ def main(argv=None) -> int:
     load_at_start = round(os.getloadavg()[0], 2)  # other processes on the machine skew timings
 
     import tensorflow as tf
+
     from cifarlab.export.onnx import keras_to_onnx
     from cifarlab.inference import traced_call
     from cifarlab.inference.litert import LiteRTClassifier, keras_to_tflite

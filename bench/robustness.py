@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--corruptions", default="all")
     parser.add_argument("--samples", type=int, default=None, help="images per cell (default: all 10,000)")
     parser.add_argument("--out", type=Path, default=RESULTS / "robustness.json")
+    parser.add_argument("--report", type=Path, default=None, metavar="DIR",
+                        help="write the (last) model's evaluate report here (default runs/bench-robustness-NAME)")
     args = parser.parse_args()
     given = {name: float(str(value)) for name, value in args.minutes}
     out = Path(args.out)
@@ -58,7 +60,8 @@ def main() -> None:
     rows = dict(previous)
     for name, path in args.model:
         started = time.perf_counter()
-        result = evaluate(EvaluateConfig(data=args.data, model=path, out=Path("runs") / f"bench-robustness-{name}",
+        report = args.report or Path("runs") / f"bench-robustness-{name}"
+        result = evaluate(EvaluateConfig(data=args.data, model=path, out=report,
                                          corruptions=args.corruptions, corruption_samples=args.samples))
         section = result.metrics["corruptions"]
         rows[name] = {

@@ -2,7 +2,7 @@
 # Remake every picture in README.md from the shipped model (each PNG < 300 KB):
 #   docs/pictures/live-demo.png          the live window on the built-in demo (real CIFAR-10 photos), under Xvfb
 #   docs/pictures/confusion_matrix.png   }  from `cifarlab evaluate` of the shipped model
-#   docs/pictures/reliability.png        }  (the report in models/cifar10-fast-report is rewritten too)
+#   docs/pictures/reliability.png        }
 #   docs/pictures/cam.png                class-activation maps of a few test photos (`predict --explain`)
 #   docs/pictures/training_curves.png    loss/accuracy per epoch of the shipped model's training run
 #   docs/pictures/time_to_accuracy.png   test accuracy vs training minutes of that run
@@ -16,8 +16,10 @@ OUT=docs/pictures
 RUN=fast-robust   # the shipped model's training run: bench/results/time_to_accuracy-$RUN.png, $RUN-log.csv
 mkdir -p "$OUT"
 
-"$BIN/cifarlab" evaluate --data "$DATA" --out models/cifar10-fast-report --no-progress
-cp models/cifar10-fast-report/confusion_matrix.png models/cifar10-fast-report/reliability.png "$OUT/"
+report=$(mktemp -d)
+"$BIN/cifarlab" evaluate --data "$DATA" --out "$report" --no-progress
+cp "$report/confusion_matrix.png" "$report/reliability.png" "$OUT/"
+rm -rf "$report"
 
 "$BIN/python" -m cifarlab.training.curves "bench/results/$RUN-log.csv" "$OUT/training_curves.png" \
   "training run of the shipped model ($RUN)"
