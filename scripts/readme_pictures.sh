@@ -29,10 +29,11 @@ photos=$(mktemp -d)
 "$BIN/python" - "$DATA" "$photos" <<'PY'
 import sys
 from pathlib import Path
-import shutil
+import cv2
 data, out = Path(sys.argv[1]), Path(sys.argv[2])
-for name in ("cat", "ship", "horse", "truck"):
-    shutil.copy(sorted((data / "test" / name).glob("*.jpg"))[3], out / f"{name}.jpg")
+for name in ("cat", "ship", "horse", "truck"):  # shown at 192 px so the written label is legible
+    photo = cv2.imread(str(sorted((data / "test" / name).glob("*.jpg"))[3]))
+    cv2.imwrite(str(out / f"{name}.png"), cv2.resize(photo, (192, 192), interpolation=cv2.INTER_CUBIC))
 PY
 "$BIN/cifarlab" predict "$photos" --explain "$photos/cam" > /dev/null
 "$BIN/python" - "$photos/cam" "$OUT/cam.png" <<'PY'
@@ -41,7 +42,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 tiles = [cv2.imread(str(p)) for p in sorted(Path(sys.argv[1]).glob("*.cam.png"))]
-cv2.imwrite(sys.argv[2], np.concatenate([cv2.resize(t, (192, 192)) for t in tiles], axis=1))
+cv2.imwrite(sys.argv[2], np.concatenate(tiles, axis=1))
 PY
 rm -rf "$photos"
 
@@ -61,6 +62,8 @@ sleep 12
 DISPLAY=$display import -window "$(DISPLAY=$display xdotool search --name 'cifarlab live' | head -1)" "$OUT/live-demo.png"
 DISPLAY=$display xdotool search --name "cifarlab live" key q || kill $live
 wait $live || true
+# 1280x720 true colour is ~800 KB: half-size-ish and a 192-colour palette keep it legible under 300 KB
+convert "$OUT/live-demo.png" -resize 960x540 -dither None -colors 192 "PNG8:$OUT/live-demo.png"
 for f in "$OUT"/*.png; do
   size=$(stat -c %s "$f")
   (( size < 300 * 1024 )) || { echo "readme_pictures: $f is $size bytes (limit 300 KB)" >&2; exit 1; }
