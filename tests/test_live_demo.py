@@ -8,6 +8,7 @@ import runpy
 import cv2
 import numpy as np
 import pytest
+from conftest import ROOT, SHAPE_CLASSES, write_image_folder
 
 from cifarlab.cli.main import main
 from cifarlab.data import CIFAR10_CLASSES
@@ -18,7 +19,6 @@ from cifarlab.live.demo import DWELL, PERIOD, SAMPLE, DemoSource, load_sample
 from cifarlab.live.overlay import OverlayState, draw_overlay
 from cifarlab.live.predictor import Prediction
 from cifarlab.live.roi import centered_square
-from conftest import ROOT, SHAPE_CLASSES, write_image_folder
 
 SIZE = (320, 240)
 
