@@ -166,10 +166,16 @@ class LiveApp:
 
     def toggle_explain(self) -> None:
         if self.explainer is not None:
-            self.explainer.close()
-            self.explainer = None
-            log("explain: OFF")
-            return
+            self.stop_explain()
+        else:
+            self.start_explain()
+
+    def stop_explain(self) -> None:
+        self.explainer.close()
+        self.explainer = None
+        log("explain: OFF")
+
+    def start_explain(self) -> None:
         try:
             self.explainer = LiveExplainer(self.model_path)
         except CifarlabError as exc:
@@ -283,8 +289,8 @@ class LiveApp:
                 self.predictor = load.value
                 self.model_path = load.path
                 if self.explainer is not None:  # explain the new model from now on
-                    self.toggle_explain()
-                    self.toggle_explain()
+                    self.stop_explain()
+                    self.start_explain()
                 self.score = (0, 0)           # the demo accuracy is the new model's from now on
                 names = ", ".join(self.predictor.class_names)
                 if load.kind == "teach":
@@ -391,7 +397,7 @@ class LiveApp:
                 self.explainer.update(rgb, self.predictor.class_names.index(pred.top_class))
                 if self.explainer.error:
                     self.say(f"explain failed: {self.explainer.error}", RED)
-                    self.toggle_explain()
+                    self.stop_explain()
         # demo truths count only for a model of their classes (not after `t` taught others)
         self.truth = frame.truth if frame.truth in self.predictor.class_names else None
         self._clean = image

@@ -14,17 +14,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cifarlab.errors import CifarlabError
-from cifarlab.inference.cam import CamExplainer, resize_map
+from cifarlab.inference.cam import CamExplainer, require_keras_file, resize_map
 
 ALPHA = 0.45  # weight of the heatmap in the blend
 
 
 class LiveExplainer:
     def __init__(self, model_path: Path):
-        if Path(model_path).suffix.lower() != ".keras":
-            raise CifarlabError(f"explaining needs a .keras model (the map is computed from its "
-                                f"layers), not {Path(model_path).name}")
+        require_keras_file(model_path)
         self.model_path = Path(model_path)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="cifarlab-explain")
         self._explainer: CamExplainer | None = None
