@@ -20,7 +20,7 @@ import numpy as np
 from cifarlab.errors import CifarlabError
 from cifarlab.export.parity import ParityResult, compare, sample_images
 from cifarlab.inference.keras_runtime import KerasClassifier
-from cifarlab.models.io import load_keras_model, resolve_model_path
+from cifarlab.models.io import load_keras_model, require_keras_file, resolve_model_path
 from cifarlab.models.metadata import ModelMetadata, sidecar_path, write_sidecar
 
 FORMATS = ("litert", "onnx", "savedmodel")
@@ -144,9 +144,7 @@ def export_model(config: ExportConfig, log=None) -> tuple[Path, ParityResult]:
     log = log or (lambda message: print(message, file=sys.stderr))
     config.validate()
     source = resolve_model_path(config.model)
-    if source.suffix.lower() != ".keras":
-        raise CifarlabError(f"--model {source}: export needs the .keras model (it is the source of "
-                            "every export format)")
+    require_keras_file(source, "export")
     model, meta = load_keras_model(source)
     out = Path(config.out) if config.out else default_out(source, config.format, config.quantize)
     images, kind = sample_images(config.calibration_data, meta.input_size, config.samples, config.seed)

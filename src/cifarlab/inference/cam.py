@@ -298,15 +298,6 @@ class CamExplainer:
         return np.concatenate(maps), np.concatenate(probabilities).astype(np.float32)
 
 
-def require_keras_file(path) -> None:
-    """Maps are computed from a Keras model's layers: exported files cannot be explained."""
-    from pathlib import Path
-
-    if Path(path).suffix.lower() != ".keras":
-        raise CifarlabError(f"explaining needs a .keras model (the map is computed from its layers), "
-                            f"not {Path(path).name}; pass the .keras file")
-
-
 def _normalize(maps):
     """Per-image division by the maximum (maps are >= 0); an all-zero map stays zero."""
     peak = tf.reduce_max(maps, axis=(1, 2), keepdims=True)

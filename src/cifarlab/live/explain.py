@@ -14,14 +14,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cifarlab.inference.cam import CamExplainer, require_keras_file, resize_map
+from cifarlab.inference.cam import CamExplainer, resize_map
+from cifarlab.models.io import require_keras_file
 
 ALPHA = 0.45  # weight of the heatmap in the blend
 
 
 class LiveExplainer:
     def __init__(self, model_path: Path):
-        require_keras_file(model_path)
+        require_keras_file(model_path, "explaining")
         self.model_path = Path(model_path)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="cifarlab-explain")
         self._explainer: CamExplainer | None = None

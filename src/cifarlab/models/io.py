@@ -56,6 +56,20 @@ def load_keras_model(path: str | Path):
     return model, meta
 
 
+def is_keras_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() == ".keras"
+
+
+def require_keras_file(path: str | Path, purpose: str, flag: str = "--model") -> Path:
+    """`path` if it is a `.keras` file, else an error: `purpose` needs the Keras layers, which
+    exported `.tflite`/`.onnx` files do not carry (e.g. purpose="explaining")."""
+    path = Path(path)
+    if not is_keras_file(path):
+        raise CifarlabError(f"{flag} {path}: {purpose} needs a .keras model (exported .tflite/.onnx "
+                            "files carry no Keras layers); pass the .keras file")
+    return path
+
+
 def default_model_path() -> Path:
     """$CIFARLAB_MODEL, else the model shipped in this repository's models/ folder."""
     env = os.environ.get(DEFAULT_MODEL_ENV)

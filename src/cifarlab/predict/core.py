@@ -23,8 +23,7 @@ import numpy as np
 from cifarlab.data.files import gather_inputs, load_resized
 from cifarlab.errors import CifarlabError
 from cifarlab.inference import open_classifier, top_k
-from cifarlab.inference.cam import require_keras_file
-from cifarlab.models.io import resolve_model_path
+from cifarlab.models.io import require_keras_file, resolve_model_path
 from cifarlab.predict.explain import ExplainWriter
 
 FORMATS = ("table", "json", "csv")
@@ -148,7 +147,7 @@ def run_predict(config: PredictConfig, out=None, err=None) -> int:
     items = gather_inputs(config.paths)
     # The maps come from the Keras model's layers, so explaining runs the model in Keras.
     if config.explain:
-        require_keras_file(resolve_model_path(config.model))
+        require_keras_file(resolve_model_path(config.model), "explaining")
     classifier = open_classifier(config.model, "keras" if config.explain else config.backend)
     explain = ExplainWriter(classifier, config.explain, config.explain_class) if config.explain else None
     k = min(config.top_k, len(classifier.class_names))
