@@ -18,7 +18,8 @@ weights, and what they cost. The measurements behind `CamExplainer(method="auto"
 
     python bench/cam_pointing.py [--parts synthetic baseline timing cifar] [--seeds 0 1 2] [--model M]
 writes bench/results/cam_pointing.json; each part replaces only its own section (each takes
-2-5 minutes on 2 busy cores).
+2-5 minutes on 2 busy cores). `--quick`: one seed, 64 images, one epoch, every fourth method,
+timing at batch 16, a temp folder.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shlex
 import statistics
 import sys
 import time
@@ -39,6 +38,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+import record  # noqa: E402
 from test_cam import (
     SHAPES,
     SIZE,
@@ -49,7 +50,6 @@ from test_cam import (
     two_object_data,
 )
 
-from cifarlab.atomic import write_json_atomic
 
 SHIPPED = ROOT / "models" / "cifar10-fast.keras"
 SHARED_CIFAR = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg"
@@ -114,15 +114,15 @@ def train_baseline(seed: int, n: int, epochs: int):
     return model
 
 
-def timing(model, configs, batch_runs: int, single_runs: int) -> dict:
-    """explain() time per image at batch 1 and 256, each run paired with a plain forward pass
+def timing(model, configs, batch_runs: int, single_runs: int, batch_size: int = 256) -> dict:
+    """explain() time per image at batch 1 and `batch_size`, each run paired with a plain forward pass
     (one traced call) right before it: on a shared machine the ratio to that pass is the steadier
     figure; times are medians over the runs."""
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
     size = tuple(int(d) for d in model.inputs[0].shape[1:3])
-    batch = rng.integers(0, 256, (256, *size, 3), dtype=np.uint8)
+    batch = rng.integers(0, 256, (batch_size, *size, 3), dtype=np.uint8)
     forward = tf.function(lambda x: model(x, training=False))
 
     def predict(images):
@@ -145,11 +145,12 @@ def timing(model, configs, batch_runs: int, single_runs: int) -> dict:
     for name, method, stages, aligned in configs:
         e = explainer(model, method, stages, aligned)
         b1, r1 = paired(e.explain, batch[:1], single_runs)
-        b256, r256 = paired(e.explain, batch, batch_runs)
-        out[name] = {"batch1_ms": b1, "batch1_x_predict": r1, "batch256_ms": b256, "batch256_x_predict": r256}
+        bn, rn = paired(e.explain, batch, batch_runs)
+        out[name] = {"batch1_ms": b1, "batch1_x_predict": r1, f"batch{batch_size}_ms": bn,
+                     f"batch{batch_size}_x_predict": rn}
     b1, _ = paired(predict, batch[:1], single_runs)
-    b256, _ = paired(predict, batch, batch_runs)
-    out["predict only"] = {"batch1_ms": b1, "batch256_ms": b256}
+    bn, _ = paired(predict, batch, batch_runs)
+    out["predict only"] = {"batch1_ms": b1, f"batch{batch_size}_ms": bn}
     return out
 
 
@@ -200,10 +201,17 @@ def main(argv=None) -> int:
     parser.add_argument("--cifar-images", type=int, default=20, help="per class")
     parser.add_argument("--single-runs", type=int, default=30)
     parser.add_argument("--batch-runs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cam_pointing.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/cam_pointing.json")
+    record.add_quick_option(parser)
     args = parser.parse_args(argv)
-    command = "python bench/cam_pointing.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    report = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    run = record.begin(args.quick)
+    args.configs, args.timing_batch = CONFIGS, 256
+    if args.quick:
+        args.seeds, args.train_images, args.epochs, args.test_images = [0], 64, 1, 16
+        args.baseline_images, args.baseline_epochs, args.cifar_images = 64, 1, 1
+        args.single_runs, args.batch_runs, args.configs, args.timing_batch = 2, 1, CONFIGS[::4], 16
+    args.out = args.out or run.path("cam_pointing.json")
+    report = record.results_of(json.loads(args.out.read_text())) if args.out.is_file() else {}
     report["what"] = ("pointing game (map peak in the 8x8 object's box + 1 px) on generated 32x32 clutter, "
                       "trained vs weight-shuffled model, two-object class selectivity; explain() time per "
                       "image and insertion/deletion AUC on the shipped CIFAR-10 model")
@@ -217,24 +225,23 @@ def main(argv=None) -> int:
                            "(`baseline`). Chosen for the pointing game, then class selectivity on two-object "
                            "images (own high, other low), then insertion AUC on CIFAR-10")
     if "synthetic" in args.parts:
-        report["synthetic"] = {"command": command, **synthetic_part(args), "machine": machine()}
-        write_json_atomic(args.out, report)
+        report["synthetic"] = {**synthetic_part(args), "run": section_run(run)}
+        run.write(args.out, report)
     if "baseline" in args.parts:
-        report["baseline"] = {"command": command, **baseline_part(args), "machine": machine()}
-        write_json_atomic(args.out, report)
+        report["baseline"] = {**baseline_part(args), "run": section_run(run)}
+        run.write(args.out, report)
     if "timing" in args.parts or "cifar" in args.parts:
-        shipped = shipped_part(args, report.get("shipped"), command)
+        shipped = shipped_part(args, report.get("shipped"), section_run(run))
         if shipped:
             report["shipped"] = shipped
-        write_json_atomic(args.out, report)
+        run.write(args.out, report)
     print(f"-> {args.out}")
     return 0
 
 
-def machine() -> dict:
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-            "note": "load average above the CPU count means other jobs shared the CPU: times are inflated"}
+def section_run(run: record.BenchRun) -> dict:
+    """Which run measured a section (sections of earlier runs are kept): its command, date, load."""
+    return {key: value for key, value in run.fields().items() if key in ("command", "date", "load")}
 
 
 def synthetic_part(args) -> dict:
@@ -247,10 +254,10 @@ def synthetic_part(args) -> dict:
         train_s = time.perf_counter() - start
         accuracy = float((model.predict(test[0], verbose=0).argmax(1) == test[1]).mean())
         per_seed[str(seed)] = {"train_s": round(train_s, 1), "accuracy": accuracy,
-                               "methods": pointing(model, CONFIGS, test, two)}
+                               "methods": pointing(model, args.configs, test, two)}
         print(f"seed {seed}: trained in {train_s:.0f} s, accuracy {accuracy:.3f}", flush=True)
     summary = {}
-    for name, *_ in CONFIGS:
+    for name, *_ in args.configs:
         rows = [run["methods"][name] for run in per_seed.values()]
         summary[name] = {key: {"mean": round(float(np.mean([r[key] for r in rows])), 4),
                                "min": round(float(np.min([r[key] for r in rows])), 4),
@@ -273,7 +280,7 @@ def baseline_part(args) -> dict:
     start = time.perf_counter()
     model = train_baseline(seed, args.baseline_images, args.baseline_epochs)
     train_s = time.perf_counter() - start
-    configs = [c for c in CONFIGS if c[1] != "cam" and "-4" not in c[0]]
+    configs = [c for c in args.configs if c[1] != "cam" and "-4" not in c[0]]
     accuracy = float((model.predict(test[0], verbose=0).argmax(1) == test[1]).mean())
     result = {"seed": seed, "train_images": args.baseline_images, "epochs": args.baseline_epochs,
               "model": "baseline, dropout 0 (learns faster here), Adam 2e-3, batch 64",
@@ -285,7 +292,7 @@ def baseline_part(args) -> dict:
     return result
 
 
-def shipped_part(args, previous: dict | None, command: str) -> dict | None:
+def shipped_part(args, previous: dict | None, run: dict) -> dict | None:
     if not args.model.is_file():
         print(f"{args.model} absent: no timing / CIFAR part")
         return None
@@ -295,23 +302,24 @@ def shipped_part(args, previous: dict | None, command: str) -> dict | None:
     name = args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model
     out = dict(previous or {}, model=str(name))
     if "timing" in args.parts:
-        out["time_per_image"] = timing(model, CONFIGS, args.batch_runs, args.single_runs)
-        out["timing_run"] = {"command": command, "machine": machine()}
+        n = args.timing_batch
+        out["time_per_image"] = timing(model, args.configs, args.batch_runs, args.single_runs, n)
+        out["timing_run"] = run
         for config, row in out["time_per_image"].items():
             print(f"  {config:28s} {row['batch1_ms']:.2f} ms/image at batch 1 (x{row.get('batch1_x_predict', 1)} "
-                  f"predict), {row['batch256_ms']:.3f} at 256 (x{row.get('batch256_x_predict', 1)})", flush=True)
+                  f"predict), {row[f'batch{n}_ms']:.3f} at {n} (x{row.get(f'batch{n}_x_predict', 1)})", flush=True)
     if "cifar" in args.parts and args.cifar.is_dir():
         images = cifar_images(args.cifar, meta.class_names, args.cifar_images)
         rng = np.random.default_rng(0)
         scores = {"random map": insertion_deletion(model, images, rng.random((len(images), *images.shape[1:3])))}
-        for config, method, stages, aligned in CONFIGS:
+        for config, method, stages, aligned in args.configs:
             maps = explainer(model, method, stages, aligned).explain(images)[0]
             scores[config] = insertion_deletion(model, images, maps)
         for config, row in scores.items():
             print(f"  {config:28s} insertion {row['insertion']:.3f} deletion {row['deletion']:.3f}", flush=True)
         out["cifar_test_images"] = len(images)
         out["insertion_deletion_auc"] = scores
-        out["cifar_run"] = {"command": command, "machine": machine()}
+        out["cifar_run"] = run
     return out
 
 

@@ -8,16 +8,19 @@ small warm-up that fills the per-size caches); its rate is images / total time o
 The estimate for scoring CIFAR-10-C (19 corruptions x 5 severities x 10,000 images = 950,000
 images) adds up 50,000 images at each corruption's rate: the corruption part only, model
 inference comes on top. The machine's load average is recorded: the 2 cores are shared.
+`--quick`: 8 random images, one severity, record in a temp folder.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402
+from _common import tiny_images  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg"
@@ -30,35 +33,38 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset source")
     parser.add_argument("--images", type=int, default=2000, help="test images to corrupt")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path,
-                        default=ROOT / "bench" / "results" / "corruption_speed.json",
-                        help="where to write the JSON result")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write the JSON result (default: bench/results/corruption_speed.json)")
+    record.add_quick_option(parser)
     args = parser.parse_args()
+    run = record.begin(args.quick)
+    out = args.out or run.path("corruption_speed.json")
 
-    import cv2
     import numpy as np
 
     from cifarlab.data import load_dataset
-    from cifarlab.data.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, SEVERITIES, corrupt
+    from cifarlab.evaluation.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, SEVERITIES, corrupt
 
-    images = load_dataset(args.data, progress=False).split("test").images[:args.images]
+    if args.quick:
+        images, severities = tiny_images(8, 10)[0], SEVERITIES[:1]
+    else:
+        images, severities = load_dataset(args.data, progress=False).split("test").images[:args.images], SEVERITIES
     images = np.ascontiguousarray(images)
     n = len(images)
-    load_before = os.getloadavg()
     per: dict[str, dict] = {}
     for name in ALL_CORRUPTIONS:
-        for severity in SEVERITIES:
+        for severity in severities:
             corrupt(images[:64], name, severity, args.seed)  # warm-up: operators, textures
         seconds = {}
-        for severity in SEVERITIES:
+        for severity in severities:
             t0 = time.perf_counter()
             corrupt(images, name, severity, args.seed)
             seconds[severity] = time.perf_counter() - t0
         total = sum(seconds.values())
         per[name] = {
-            "images_per_s": round(len(SEVERITIES) * n / total),
+            "images_per_s": round(len(severities) * n / total),
             "per_severity_images_per_s": {str(s): round(n / t) for s, t in seconds.items()},
-            "full_run_s": round(len(SEVERITIES) * FULL_IMAGES * total / (len(SEVERITIES) * n), 1),
+            "full_run_s": round(len(SEVERITIES) * FULL_IMAGES * total / (len(severities) * n), 1),
         }
         print(f"{name:18s} {per[name]['images_per_s']:>8,} img/s   "
               f"{per[name]['full_run_s']:6.1f} s for 5 x {FULL_IMAGES:,}", flush=True)
@@ -75,20 +81,11 @@ def main() -> int:
         "estimate_950k_images_per_s": round(len(ALL_CORRUPTIONS) * 5 * FULL_IMAGES / all_s),
         "estimate_main_15_750k_images_s": round(main_s, 1),
         "slowest": sorted(per, key=lambda nm: per[nm]["images_per_s"])[:3],
-        "machine": {
-            "cpus": os.cpu_count(),
-            "loadavg_before": [round(v, 2) for v in load_before],
-            "loadavg_after": [round(v, 2) for v in os.getloadavg()],
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "opencv": cv2.__version__,
-        },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    run.write(out, result)
     print(f"950,000 images (19 x 5 x 10,000): {all_s:.0f} s of corruption "
           f"({result['estimate_950k_images_per_s']:,} img/s); the 15 main: {main_s:.0f} s")
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
     return 0
 
 

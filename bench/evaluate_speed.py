@@ -11,42 +11,26 @@ business). The in-process phase breakdown comes from the run's metrics.json.
 Model: --model, else $CIFARLAB_MODEL / the shipped models/cifar10-fast.keras; if none exists, a
 `fast` model with UNTRAINED weights is built and saved to a temp folder (its accuracy is chance
 level; the timing is what counts: prediction cost does not depend on the weights).
+`--quick`: a generated folder of 60 PNGs, one run, record in a temp folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402
+from _common import tiny_image_folder, untrained_fast_model  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg"
 TARGET_S = 30.0
-
-
-def untrained_fast_model(data, folder: Path) -> Path:
-    import keras
-
-    from cifarlab.data.stats import channel_stats
-    from cifarlab.models.io import save_model_file
-    from cifarlab.models.registry import build_model
-
-    keras.utils.set_random_seed(0)
-    train = data.split("train")
-    mean, std = channel_stats(train.images)
-    model = build_model("fast", (32, 32), data.num_classes, mean, std)
-    return save_model_file(model, folder / "untrained-fast.keras", {
-        "class_names": data.class_names, "input_size": [32, 32], "mean": mean.tolist(),
-        "std": std.tolist(), "dataset_fingerprint": data.fingerprint, "dataset_format": data.format,
-        "model": "fast", "command": "bench/evaluate_speed.py (untrained weights)", "version": "bench",
-        "val_metrics": {}, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    })
 
 
 def main() -> int:
@@ -60,25 +44,30 @@ def main() -> int:
     parser.add_argument("--tta", action="store_true", help="time with mirror test-time augmentation")
     parser.add_argument("--repeat", type=int, default=2,
                         help="timed runs; the fastest counts (the machine may be shared)")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "evaluate_speed.json",
-                        help="where to write the JSON result")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write the JSON result (default: bench/results/evaluate_speed.json)")
+    record.add_quick_option(parser)
     args = parser.parse_args()
+    run = record.begin(args.quick)
+    out = args.out or run.path("evaluate_speed.json")
 
-    from cifarlab.atomic import write_atomic
-    from cifarlab.data import load_dataset
+    from cifarlab.data import CIFAR10_CLASSES, load_dataset
     from cifarlab.errors import CifarlabError
     from cifarlab.models.io import resolve_model_path
 
     with tempfile.TemporaryDirectory(prefix="cifarlab-bench-eval-") as tmp:
         tmp = Path(tmp)
         cache_dir = tmp / "cache"
+        if args.quick:
+            args.repeat = 1
+            args.data = tiny_image_folder(tmp / "data", CIFAR10_CLASSES, {"train": 30, "test": 30})
         t0 = time.perf_counter()
-        data = load_dataset(args.data, image_size=32, cache_dir=cache_dir, progress=True)
+        load_dataset(args.data, image_size=32, cache_dir=cache_dir, progress=True)  # fills the cache
         warm_s = time.perf_counter() - t0
         try:
             model, model_note = resolve_model_path(args.model), "given or default model"
         except CifarlabError:
-            model = untrained_fast_model(data, tmp)
+            model = untrained_fast_model(tmp, "bench/evaluate_speed.py")
             model_note = ("no model given and no shipped model / $CIFARLAB_MODEL: built a `fast` "
                           "model with untrained weights (accuracy is chance level; speed is what is "
                           "measured)")
@@ -88,7 +77,7 @@ def main() -> int:
                    str(cache_dir), *(["--tta"] if args.tta else [])]
         runs = []
         for _ in range(max(1, args.repeat)):
-            load_before = os.getloadavg()[0]
+            load_before = record.load_average()["1min"]
             t0 = time.perf_counter()
             proc = subprocess.run(command, capture_output=True, text=True)
             wall_s = time.perf_counter() - t0
@@ -121,17 +110,11 @@ def main() -> int:
         "target_s": TARGET_S,
         "ok": wall_s <= TARGET_S,
         "runs": runs,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
-        "command": "python bench/evaluate_speed.py" + "".join(
-            f" {flag} {value}" for flag, value in (("--model", args.model), ("--data", args.data))
-            if value and value != DEFAULT_DATA) + (" --tta" if args.tta else ""),
         "timed_command": "cifarlab evaluate MODEL --data DATA --split test --out DIR --cache-dir CACHE",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    write_atomic(args.out, json.dumps(result, indent=2) + "\n")
+    run.write(out, result)
     print(json.dumps(result, indent=2))
-    return 0 if result["ok"] else 1
+    return 0 if result["ok"] or args.quick else 1  # --quick checks that it runs, not the targets
 
 
 if __name__ == "__main__":

@@ -7,15 +7,14 @@ Measures single-image latency (p50/p99 over --single-runs calls of the per-frame
 *untrained* `fast` model (same architecture and cost; the results say which).
 
     python bench/inference_throughput.py [--model M] [--threads N]
-writes bench/results/inference_throughput.json.
+writes bench/results/inference_throughput.json (`--quick`: 20 single calls, 2 batches of 16,
+record in a temp folder).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402
 from _common import untrained_fast_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,9 +55,12 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--single-runs", type=int, default=2000)
     parser.add_argument("--batch-runs", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "inference_throughput.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/inference_throughput.json")
+    record.add_quick_option(parser)
     args = parser.parse_args(argv)
-    load_at_start = round(os.getloadavg()[0], 2)  # other processes on the machine skew timings
+    run = record.begin(args.quick)  # other processes on the machine skew timings: the record says which
+    if args.quick:
+        args.single_runs, args.batch_runs, args.batch_size = 20, 2, 16
 
     import tensorflow as tf
 
@@ -108,8 +111,8 @@ def main(argv=None) -> int:
     }
     results = {}
     for name, (one, many, probs, convert_s) in runtimes.items():
-        lat = timed(one, args.single_runs, warmup=50) * 1e3
-        thr = timed(many, args.batch_runs, warmup=3)
+        lat = timed(one, args.single_runs, warmup=min(50, args.single_runs)) * 1e3
+        thr = timed(many, args.batch_runs, warmup=min(3, args.batch_runs))
         results[name] = {
             "single_latency_ms": {"p50": round(float(np.percentile(lat, 50)), 4),
                                   "p99": round(float(np.percentile(lat, 99)), 4),
@@ -127,8 +130,6 @@ def main(argv=None) -> int:
     import onnxruntime
 
     report = {
-        "benchmark": "inference_throughput",
-        "command": "python bench/inference_throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "model": which,
         "model_params": params,
         "input_size": list(size),
@@ -137,26 +138,15 @@ def main(argv=None) -> int:
         "single_runs": args.single_runs,
         "batch_runs": args.batch_runs,
         "inputs": "random uint8 images (speed does not depend on content)",
-        "notes": "timings are wall-clock on a shared machine; see environment.load_average_*. "
+        "notes": "timings are wall-clock on a shared machine; see the record's load. "
                  "single-image = the per-frame path (LiteRT/ONNX predict_one; Keras batch-1 "
                  "tf.function call incl. .numpy()); throughput = median over batch runs",
         "results": results,
-        "environment": {
-            "python": platform.python_version(), "machine": platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "load_average_1m_at_start": load_at_start,
-            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
-            "tensorflow": tf.__version__,
-            "ai_edge_litert": getattr(ai_edge_litert, "__version__", "?"),
-            "onnxruntime": onnxruntime.__version__,
-        },
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "runtimes": {"ai_edge_litert": getattr(ai_edge_litert, "__version__", "?"),
+                     "onnxruntime": onnxruntime.__version__},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_name(f".tmp-{args.out.name}")
-    tmp_out.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp_out, args.out)
-    print(f"wrote {args.out}", file=sys.stderr)
+    out = run.write(args.out or run.path("inference_throughput.json"), report)
+    print(f"wrote {out}", file=sys.stderr)
     return 0
 
 

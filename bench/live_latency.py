@@ -14,15 +14,13 @@ Model: --model, else the shipped models/cifar10-fast.keras, else a freshly built
 `fast` model (same architecture and cost; the result says which).
 
     python bench/live_latency.py [--frames 300] [--naive-frames 60] [--threads N]
-writes bench/results/live_latency.json.
+writes bench/results/live_latency.json (`--quick`: 10 frames, 3 naive, record in a temp folder).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -34,6 +32,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402
 from _common import untrained_fast_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,8 +113,12 @@ def main(argv=None) -> int:
     parser.add_argument("--naive-frames", type=int, default=60,
                         help="frames timed per resolution for the model.predict loop (slow)")
     parser.add_argument("--threads", type=int, default=None, help="LiteRT threads (default: runtime's)")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "live_latency.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/live_latency.json")
+    record.add_quick_option(parser)
     args = parser.parse_args(argv)
+    run = record.begin(args.quick)
+    if args.quick:
+        args.frames, args.naive_frames = 10, 3
 
     from cifarlab.inference import open_classifier
     from cifarlab.live.explain import LiveExplainer
@@ -145,7 +148,7 @@ def main(argv=None) -> int:
         results = {}
         for name, size in RESOLUTIONS.items():
             video = tmp / f"{name}.mp4"
-            write_video(video, size, 90, predictor.class_names)
+            write_video(video, size, min(90, args.frames), predictor.class_names)
             lite = run_pipeline(video, args.frames, 0.5, classifier.predict_one, predictor)
             explainer = LiveExplainer(model_path)
             explained = run_pipeline(video, args.frames, 0.5, classifier.predict_one, predictor, explainer)
@@ -163,14 +166,9 @@ def main(argv=None) -> int:
 
     p50_720 = results["720p"]["litert"]["processing"]["p50_ms"]
     report = {
-        "benchmark": "live_latency",
-        "command": "python bench/live_latency.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "model": model_note,
         "backend": classifier.backend,
         "threads": args.threads,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "opencv": cv2.__version__,
-                    "load_average_1m_at_end": round(os.getloadavg()[0], 2)},  # other jobs inflate p99
         "explain_note": "litert_explain = the same loop with key e on: each frame hands its crop to "
                         "the map worker thread (LayerCAM in Keras, one map at a time) and blends "
                         "the newest map over the region; explain_added_p50_ms = its processing "
@@ -181,12 +179,10 @@ def main(argv=None) -> int:
         "goal": f"processing p50 <= {GOAL_MS} ms at 720p (LiteRT path); key e adds <= 1 ms p50 at 720p",
         "goal_met": bool(p50_720 <= GOAL_MS),
         "results": results,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    out = run.write(args.out or run.path("live_latency.json"), report)  # its load: other jobs inflate p99
     print(f"720p processing p50 {p50_720:.2f} ms (goal <= {GOAL_MS} ms: "
-          f"{'met' if report['goal_met'] else 'NOT met'}); wrote {args.out}")
+          f"{'met' if report['goal_met'] else 'NOT met'}); wrote {out}")
     return 0
 
 

@@ -6,18 +6,26 @@ compression of the training/test copy costs in accuracy.
 
 The shared copy is already JPEG q75 (the originals are not on this machine), so this measures the
 cost of compressing *further*, a hint (not a measurement) of what the q75 copy costs against the
-originals.
+originals. Writes bench/results/reencode_jpeg-TARGETNAME.json (what was made, how fast);
+`--quick` re-encodes a generated folder of 20 PNGs into a temp folder (source and target unused).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import cv2
 from tqdm import tqdm
 
 from cifarlab.atomic import write_atomic
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402
+from _common import tiny_image_folder  # noqa: E402
 
 
 def reencode(source: Path, target: Path, quality: int) -> int:
@@ -34,11 +42,25 @@ def reencode(source: Path, target: Path, quality: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", type=Path)
-    parser.add_argument("target", type=Path)
+    parser.add_argument("source", type=Path, nargs="?")
+    parser.add_argument("target", type=Path, nargs="?")
     parser.add_argument("--quality", type=int, default=50)
+    record.add_quick_option(parser)
     args = parser.parse_args()
-    print(f"{reencode(args.source, args.target, args.quality)} images written to {args.target}")
+    if not args.quick and args.target is None:
+        parser.error("give SOURCE and TARGET (or --quick)")
+    run = record.begin(args.quick)
+    if args.quick:
+        scratch = Path(tempfile.mkdtemp(prefix="bench-reencode-"))
+        args.source = tiny_image_folder(scratch / "source", ["a", "b"], {"train": 10, "test": 10})
+        args.target = scratch / "target"
+    started = time.perf_counter()
+    images = reencode(args.source, args.target, args.quality)
+    seconds = time.perf_counter() - started
+    out = run.write(run.path(f"reencode_jpeg-{args.target.name}.json"), {
+        "source": str(args.source), "target": str(args.target), "quality": args.quality,
+        "images": images, "seconds": round(seconds, 1), "images_per_s": round(images / max(seconds, 1e-9))})
+    print(f"{images} images written to {args.target}; record {out}")
 
 
 if __name__ == "__main__":

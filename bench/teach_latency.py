@@ -12,15 +12,14 @@ After 30 frames `t` is pressed (`LiveApp.handle_key`), which starts the real
 `cifarlab train --data DIR --from PARENT --out RUN --transfer head --quiet` (the live default;
 --transfer finetune swaps the mode) as a separate process; the clock stops at the first frame classified by the swapped-in model.
 Also recorded: the trainer's own wall time, the model load time, and the frame intervals while
-training (the video must not freeze). Writes bench/results/teach_latency.json.
+training (the video must not freeze). Writes bench/results/teach_latency.json (`--quick`: 5
+images per class, one run, record in a temp folder).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
-import shlex
 import statistics
 import sys
 import tempfile
@@ -32,14 +31,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cifarlab.atomic import write_json_atomic  # noqa: E402
 from cifarlab.live.app import LiveApp  # noqa: E402
 from cifarlab.live.config import LiveConfig  # noqa: E402
 from cifarlab.live.demo import DemoSource  # noqa: E402
 from cifarlab.live.teach import DEFAULT_TRAIN_COMMAND  # noqa: E402
 from cifarlab.models.io import default_model_path  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402
+
 GOAL_S = 30.0
 CLASSES = ("circle", "square", "background")
 
@@ -85,15 +85,15 @@ def one_run(app: LiveApp, source: DemoSource, timeout: float) -> dict:
         last = now
         frames += 1
         if frames == 30:
-            app.handle_key(ord("t"), None, frame)
-            if app.training is None:
+            app.handle_key(ord("t"))
+            if app.teacher.run is None:
                 raise SystemExit(f"t did not start training: {app.teach_line()}")
             pressed = time.monotonic()
-            run = app.training
+            run = app.teacher.run
         if app.predictor is not old:          # this frame was classified by the new model
             t_to_live = time.monotonic() - pressed
             break
-        if pressed is not None and app.training is None and app.loading is None and app.message \
+        if pressed is not None and app.teacher.run is None and app.models.loading is None and app.message \
                 and "failed" in app.message[0]:
             raise SystemExit(f"training failed: {app.message[0]}\n{run.output()[-2000:]}")
         if pressed is not None and time.monotonic() - pressed > timeout:
@@ -124,14 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transfer", choices=["head", "finetune"], default=None,
                         help="the trainer's --transfer (default: the live default command's)")
     parser.add_argument("--timeout", type=float, default=600.0)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "teach_latency.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/teach_latency.json")
+    record.add_quick_option(parser)
     args = parser.parse_args(argv)
+    run = record.begin(args.quick)
+    if args.quick:
+        args.per_class, args.repeats = 5, 1
 
     parent = args.model or default_model_path()
     command = list(DEFAULT_TRAIN_COMMAND)
     if args.transfer:
         command[command.index("--transfer") + 1] = args.transfer
-    load_before = os.getloadavg()
     runs = []
     with tempfile.TemporaryDirectory(prefix="teach-latency-") as tmp:
         data = Path(tmp) / "collected"
@@ -139,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         config = LiveConfig(model=parent, source="demo", window=False, collect=data,
                             train_command=tuple(command))
         app = LiveApp(config)
-        app.predictor = app._open_predictor(parent, swap=False)   # as `cifarlab live` starts
-        app.model_path = Path(parent)
+        app.models.predictor = app.models.open_predictor(parent, swap=False)   # as `cifarlab live` starts
+        app.models.path = Path(parent)
         for i in range(args.repeats):
             source = DemoSource(app.predictor.class_names, size=(1280, 720), realtime=True)
             result = one_run(app, source, args.timeout)
@@ -148,12 +151,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{result['trainer_process_s']} s), {result['fps_while_training']} FPS while "
                   f"training, longest frame {result['frame_interval_ms']['max']} ms", flush=True)
             runs.append(result)
-            app.predictor = app._open_predictor(parent, swap=False)  # from the parent again
-            app.model_path = Path(parent)
+            app.models.predictor = app.models.open_predictor(parent, swap=False)  # from the parent again
+            app.models.path = Path(parent)
             app.message = None
     times = [r["t_to_live_s"] for r in runs]
     report = {
-        "command": ("python bench/teach_latency.py " + shlex.join(argv if argv is not None else sys.argv[1:])).strip(),
         "what": "seconds from pressing t (3 classes x per_class images) to the first frame "
                 "classified by the new model, live loop at 1280x720 / 30 FPS, real trainer",
         "train_command": list(command),
@@ -164,13 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         "t_to_live_s": {"median": statistics.median(times), "min": min(times), "max": max(times)},
         "meets_goal": statistics.median(times) <= GOAL_S,
         "runs": runs,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(),
-                    "load_average_before": [round(x, 2) for x in load_before],
-                    "note": "load average > 0 means other jobs shared the CPU"},
     }
-    write_json_atomic(args.out, report)
-    print(f"t-to-live median {report['t_to_live_s']['median']} s (goal {GOAL_S} s) -> {args.out}")
+    out = run.write(args.out or run.path("teach_latency.json"), report)
+    print(f"t-to-live median {report['t_to_live_s']['median']} s (goal {GOAL_S} s) -> {out}")
     return 0
 
 

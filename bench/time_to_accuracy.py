@@ -6,6 +6,7 @@
 Writes bench/results/time_to_accuracy-<name>.json and .png (accuracy vs training minutes).
 Test evaluation time is excluded from the training time. Resumable: rerun the same command.
 The last record also scores the saved model (`final_model`: float32, lookahead average applied).
+`--quick`: one epoch at batch 32 on 256 random images, run folder and record in a temp folder.
 """
 
 from __future__ import annotations
@@ -14,23 +15,22 @@ import argparse
 import json
 import shlex
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from cifarlab.atomic import write_json_atomic
-from cifarlab.data import load_dataset
+from cifarlab.data import CIFAR10_CLASSES, load_dataset
 from cifarlab.evaluation.tta import predict_tta
 from cifarlab.models.io import load_keras_model
 from cifarlab.training import config as train_config
 from cifarlab.training.train import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save_plot  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results"
+import record  # noqa: E402
+from _common import save_plot, tiny_dataset  # noqa: E402
 
 
 def test_accuracies(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> dict:
@@ -48,11 +48,11 @@ class TestAccuracyLog(keras.callbacks.Callback):
     augmentation), cumulative training seconds."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, path: Path, every: int, epochs: int,
-                 command: str):
+                 run: record.BenchRun):
         super().__init__()
         self.images, self.labels, self.path, self.every, self.epochs = images, labels, path, every, epochs
-        self.command = command
-        previous = json.loads(path.read_text()) if path.exists() else {}
+        self.run = run
+        previous = record.results_of(json.loads(path.read_text())) if path.exists() else {}
         self.records = previous.get("epochs", [])
         self.notes = {k: v for k, v in previous.items() if k not in ("command", "epochs")}
         self.train_seconds = self.records[-1]["train_seconds"] if self.records else 0.0
@@ -74,7 +74,7 @@ class TestAccuracyLog(keras.callbacks.Callback):
         self.save()
 
     def save(self):
-        write_json_atomic(self.path, {"command": self.command, "epochs": self.records, **self.notes})
+        self.run.write(self.path, {"epochs": self.records, **self.notes})
 
 
 def plot(records: list[dict], title: str, path: Path) -> None:
@@ -98,24 +98,28 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=1, metavar="N",
                         help="measure test accuracy every N epochs (and after the last)")
     train_config.add_arguments(parser)  # every `cifarlab train` option (--out default: runs/bench-NAME)
+    record.add_quick_option(parser)
     args = parser.parse_args()
+    run = record.begin(args.quick)
     name = args.name or args.model
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    test = load_dataset(args.data).split("test")
-    config = train_config.from_args(args, data=args.data, command=shlex.join(["python", *sys.argv]),
-                                    out=args.out or Path(f"runs/bench-{name}"))
+    overrides = {"out": args.out or Path(f"runs/bench-{name}")}
+    if args.quick:
+        overrides = {"epochs": 1, "batch_size": 32, "out": Path(tempfile.mkdtemp(prefix="bench-tta-")) / name}
+    dataset = tiny_dataset(CIFAR10_CLASSES, {"train": 256, "test": 64}) if args.quick else None
+    test = (dataset or load_dataset(args.data)).split("test")
+    config = train_config.from_args(args, data=args.data, command=shlex.join(["python", *sys.argv]), **overrides)
     resolved = config.resolved()
-    log = TestAccuracyLog(test.images, test.labels, RESULTS / f"time_to_accuracy-{name}.json",
-                          args.eval_every, resolved.epochs, config.command)
+    path = run.path(f"time_to_accuracy-{name}.json")
+    log = TestAccuracyLog(test.images, test.labels, path, args.eval_every, resolved.epochs, run)
     saved = resolved.out / "model.keras"
     if not saved.exists():  # rerunning a finished run only measures its saved model again
-        summary = train(config, extra_callbacks=[log])
+        summary = train(config, extra_callbacks=[log], dataset=dataset)
         log.records[-1]["final_val_metrics"] = summary["val_metrics"]
     # What `cifarlab evaluate` scores: the saved float32 model, the lookahead average applied last.
     final, _ = load_keras_model(saved)
     log.records[-1]["final_model"] = test_accuracies(final, test.images, test.labels)
     log.save()
-    plot(log.records, f"{name}: CIFAR-10 (JPEG q75 copy) test accuracy", RESULTS / f"time_to_accuracy-{name}.png")
+    plot(log.records, f"{name}: CIFAR-10 (JPEG q75 copy) test accuracy", path.with_suffix(".png"))
     print(json.dumps(log.records[-1]))
 
 

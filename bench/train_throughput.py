@@ -6,38 +6,41 @@ Each variant runs its preset's real training step (model, optimizer, loss, batch
 augmentation) for `--warmup` steps, then `--steps` timed steps. The `+xla` variants compile the
 same step with XLA (`jit_compile=True`), which Keras leaves off on CPU-only machines; they are
 here to show whether that default is right on this CPU. Variants alternate in rounds so
-machine noise hits all of them alike; the JSON keeps every round and the median.
-Writes bench/results/train_throughput.json.
+machine noise hits all of them alike; the JSON keeps every round and the median, rewritten
+after every round (a run cut short keeps what it measured).
+Writes bench/results/train_throughput.json (`--quick`: 2 steps at batch 16 on random images).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from cifarlab.atomic import write_json_atomic
 from cifarlab.data import load_dataset
 from cifarlab.data.stats import channel_stats
 from cifarlab.models.registry import build_model
 from cifarlab.training.config import TrainConfig
 from cifarlab.training.pipeline import Augment, train_dataset
 from cifarlab.training.precision import POLICIES
-from cifarlab.training.train import make_optimizer
+from cifarlab.training.optim import make_optimizer
 
-RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402
+from _common import tiny_images  # noqa: E402
+
+BASE = "baseline/float32"  # the variant every ratio is taken to
 
 
 def make_variant(preset: str, precision: str, images: np.ndarray, labels: np.ndarray, classes: int,
-                 xla: bool = False):
-    cfg = TrainConfig(data="", model=preset, precision=precision).resolved()
+                 xla: bool = False, batch_size: int | None = None):
+    cfg = TrainConfig(data="", model=preset, precision=precision, batch_size=batch_size).resolved()
     mean, std = channel_stats(images)
     model = build_model(preset, images.shape[1:3], classes, mean, std, dtype_policy=POLICIES[precision],
                         init_images=images, **cfg.model_options())
@@ -57,37 +60,53 @@ def time_steps(model, batches, steps: int) -> float:
     return time.perf_counter() - start
 
 
+def make_variants(images: np.ndarray, labels: np.ndarray, batch_size: int | None) -> dict:
+    variants = {f"{p}/{q}": make_variant(p, q, images, labels, 10, batch_size=batch_size)
+                for p in ("baseline", "fast") for q in ("float32", "bfloat16")}
+    return variants | {f"fast/{q}+xla": make_variant("fast", q, images, labels, 10, xla=True, batch_size=batch_size)
+                       for q in ("float32", "bfloat16")}
+
+
+def summary(rates: dict[str, list[float]], args) -> dict:
+    """The record's results from the rounds measured so far."""
+    medians = {name: statistics.median(r) for name, r in rates.items() if r}
+    return {
+        "settings": {k: v for k, v in vars(args).items() if k != "quick"},
+        "rounds_done": min(len(r) for r in rates.values()),
+        "images_per_second_median": {k: round(v, 1) for k, v in medians.items()},
+        f"ratio_to_{BASE.replace('/', '_')}": {k: round(v / medians[BASE], 2) for k, v in medians.items()},
+        "rounds": {k: [round(x, 1) for x in v] for k, v in rates.items()},
+        "epoch_seconds_50k": {k: round(50000 / v, 1) for k, v in medians.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/datasets/cifar10-jpeg")
     parser.add_argument("--steps", type=int, default=200, help="timed steps per variant (split over rounds)")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=10)
+    record.add_quick_option(parser)
     args = parser.parse_args()
-    train = load_dataset(args.data).split("train")
-    variants = {f"{p}/{q}": make_variant(p, q, train.images, train.labels, 10)
-                for p in ("baseline", "fast") for q in ("float32", "bfloat16")}
-    variants |= {f"fast/{q}+xla": make_variant("fast", q, train.images, train.labels, 10, xla=True)
-                 for q in ("float32", "bfloat16")}
+    run = record.begin(args.quick)
+    if args.quick:
+        args.steps, args.rounds, args.warmup = 2, 1, 1
+        images, labels = tiny_images(64, 10)
+    else:
+        train = load_dataset(args.data).split("train")
+        images, labels = train.images, train.labels
+    variants = make_variants(images, labels, 16 if args.quick else None)
     for model, batches, _ in variants.values():
         time_steps(model, batches, args.warmup)
     rates: dict[str, list[float]] = {name: [] for name in variants}
     per_round = max(1, args.steps // args.rounds)
+    out = run.path("train_throughput.json")
     for _ in range(args.rounds):
         for name, (model, batches, batch_size) in variants.items():
             rates[name].append(per_round * batch_size / time_steps(model, batches, per_round))
-    medians = {name: statistics.median(r) for name, r in rates.items()}
-    base = medians["seed/float32"]
-    result = {
-        "command": "python bench/train_throughput.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
-        "images_per_second_median": {k: round(v, 1) for k, v in medians.items()},
-        "ratio_to_seed_float32": {k: round(v / base, 2) for k, v in medians.items()},
-        "rounds": {k: [round(x, 1) for x in v] for k, v in rates.items()},
-        "epoch_seconds_50k": {k: round(50000 / v, 1) for k, v in medians.items()},
-    }
-    write_json_atomic(RESULTS / "train_throughput.json", result)
-    print(json.dumps(result["images_per_second_median"], indent=2))
+        run.write(out, summary(rates, args))
+    print(json.dumps(summary(rates, args)["images_per_second_median"], indent=2))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -13,34 +13,33 @@ on those classes' 5,000 test images, each with the wall time of its training:
 - finetune: `cifarlab train --from BACKBONE --transfer finetune` (the whole network).
 
 Every run trains on exactly the k images per class (no validation split is held out of them).
-Writes bench/results/transfer.json (the command inside) and transfer.png.
+Writes bench/results/transfer.json (the command inside) and transfer.png. `--quick`: random
+images, a 1-epoch backbone, k=2, one epoch per run, everything in a temp folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from cifarlab.atomic import write_json_atomic
-from cifarlab.data import Dataset, Split, load_dataset
+from cifarlab.data import CIFAR10_CLASSES, Dataset, Split, load_dataset
 from cifarlab.data.dataset import fingerprint_arrays
 from cifarlab.models.io import load_keras_model
-from cifarlab.training import transfer as transfer_module
+from cifarlab.training import start as start_module
 from cifarlab.training.config import TrainConfig
 from cifarlab.training.train import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save_plot  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results"
+import record  # noqa: E402
+from _common import save_plot, tiny_dataset  # noqa: E402
 BASE = ("airplane", "automobile", "bird", "cat", "deer")
 NEW = ("dog", "frog", "horse", "ship", "truck")
 MODES = ("scratch", "head", "finetune")
@@ -75,23 +74,25 @@ def accuracy(model_path: Path, test: Split) -> float:
     return float((model.predict(test.images, batch_size=500, verbose=0).argmax(1) == test.labels).mean())
 
 
-def train_backbone(data: Dataset, out: Path, command: str) -> Path:
+def train_backbone(data: Dataset, out: Path, command: str, epochs: int = 10) -> Path:
     if not (out / "model.keras").exists():
         started = time.perf_counter()
-        train(TrainConfig(data=data.source, model="fast", out=out, epochs=10, quiet=True,
+        train(TrainConfig(data=data.source, model="fast", out=out, epochs=epochs, quiet=True,
                           command=f"{command} (backbone)"), dataset=data)
         print(f"backbone trained in {time.perf_counter() - started:.0f} s", flush=True)
     return out / "model.keras"
 
 
-def run_one(mode: str, data: Dataset, backbone: Path, out: Path, seed: int, command: str) -> dict:
+def run_one(mode: str, data: Dataset, backbone: Path, out: Path, seed: int, command: str,
+            epochs: int | None = None) -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    common = dict(data=data.source, out=out, seed=seed, quiet=True, command=f"{command} ({out.name})")
+    common = dict(data=data.source, out=out, seed=seed, quiet=True, command=f"{command} ({out.name})",
+                  epochs=epochs)
     if mode == "scratch":  # the fast recipe with its small-data defaults; all k images train
         config = TrainConfig(model="fast", val_fraction=0.0, **common)
     else:
         config = TrainConfig(from_model=str(backbone), transfer=mode, **common)
-    summary = train(config, dataset=data) if mode == "scratch" else transfer_module.transfer(config, data)
+    summary = train(config, dataset=data)
     return {"train_seconds": round(summary["train_seconds"], 1),
             "session_seconds": round(summary["session_seconds"], 1),
             "epochs": summary["epochs_run"], "settings": summary.get("small_data") or summary.get("recipe")}
@@ -126,43 +127,46 @@ def main() -> None:
     parser.add_argument("--backbone-only", action="store_true")
     parser.add_argument("--name", default="transfer", help="result file name (bench/results/NAME.json)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a training/transfer.py constant (tuning), e.g. HEAD_C=0.05")
+                        help="override a training/start.py constant (tuning), e.g. HEAD_C=0.05")
+    record.add_quick_option(parser)
     args = parser.parse_args()
+    run = record.begin(args.quick)
     command = shlex.join(["python", *sys.argv])
     for item in args.set:
         name, value = item.split("=", 1)
-        setattr(transfer_module, name, type(getattr(transfer_module, name))(value))
-    full = load_dataset(args.data, progress=False)
+        setattr(start_module, name, type(getattr(start_module, name))(value))
+    epochs = None
+    if args.quick:
+        args.k, args.runs, epochs = "2", Path(tempfile.mkdtemp(prefix="bench-transfer-")), 1
+    full = (tiny_dataset(CIFAR10_CLASSES, {"train": 200, "test": 50}) if args.quick
+            else load_dataset(args.data, progress=False))
     base = class_subset(full, BASE, "5 base classes")
     new = class_subset(full, NEW, "5 new classes")
     del full
-    backbone = train_backbone(base, args.runs / "bench-transfer-backbone", command)
-    record: dict = {"command": command, "backbone": str(backbone),
-                    "backbone_test_accuracy": accuracy(backbone, base.split("test")),
-                    "base_classes": list(BASE), "new_classes": list(NEW),
-                    "load_average_at_start": os.getloadavg()[0], "results": []}
-    print(json.dumps({"backbone_test_accuracy": record["backbone_test_accuracy"]}), flush=True)
+    backbone = train_backbone(base, args.runs / "bench-transfer-backbone", command, epochs or 10)
+    results: dict = {"backbone": str(backbone), "backbone_test_accuracy": accuracy(backbone, base.split("test")),
+                     "base_classes": list(BASE), "new_classes": list(NEW), "runs": []}
+    print(json.dumps({"backbone_test_accuracy": results["backbone_test_accuracy"]}), flush=True)
+    out = run.path(f"{args.name}.json")
     if args.backbone_only:
         return
     test = new.split("test")
     for k in (int(v) for v in args.k.split(",")):
         data = k_shot(new, k, args.seed)
         for mode in args.modes.split(","):
-            out = args.runs / "bench-transfer" / f"k{k}-{mode}"
-            row = {"k": k, "mode": mode, **run_one(mode, data, backbone, out, args.seed, command)}
-            model, _ = load_keras_model(out / "model.keras")
+            folder = args.runs / "bench-transfer" / f"k{k}-{mode}"
+            row = {"k": k, "mode": mode, **run_one(mode, data, backbone, folder, args.seed, command, epochs)}
+            model, _ = load_keras_model(folder / "model.keras")
             probs = model.predict(test.images, batch_size=500, verbose=0)
             mirrored = model.predict(test.images[:, :, ::-1], batch_size=500, verbose=0)
             row["test_accuracy"] = float((probs.argmax(1) == test.labels).mean())
             row["test_accuracy_flip_tta"] = float(((probs + mirrored).argmax(1) == test.labels).mean())
-            record["results"].append(row)
+            results["runs"].append(row)
             print(json.dumps({key: row[key] for key in ("k", "mode", "test_accuracy",
                                                          "test_accuracy_flip_tta", "train_seconds")}),
                   flush=True)
-            record["load_average_at_end"] = os.getloadavg()[0]
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(RESULTS / f"{args.name}.json", record)
-    plot(record["results"], RESULTS / f"{args.name}.png")
+            run.write(out, results)
+    plot(results["runs"], out.with_suffix(".png"))
 
 
 if __name__ == "__main__":

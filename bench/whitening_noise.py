@@ -7,13 +7,12 @@ eps, how much the stem raises the share of noise in its output relative to its i
 loss, in dB), for Gaussian noise at CIFAR-10-C's severity-1 and severity-5 sigmas.
 
     python bench/whitening_noise.py [--data ../shared/datasets/cifar10-jpeg]
-Writes bench/results/whitening_noise.json.
+Writes bench/results/whitening_noise.json (`--quick`: 64 random images, record in a temp folder).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -21,10 +20,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from cifarlab.data import load_dataset  # noqa: E402
 from cifarlab.data.stats import channel_stats  # noqa: E402
 from cifarlab.models.fast import WHITENING_PATCH, whitening_kernel  # noqa: E402
+
+import record  # noqa: E402
+from _common import tiny_images  # noqa: E402
 
 EPS = (5e-4, 1e-2, 1e-1, 1.0)
 SIGMAS = (0.04, 0.10)  # gaussian_noise severity 1 and 5, on the 0..1 scale
@@ -47,9 +50,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "cifar10-jpeg"))
     parser.add_argument("--images", type=int, default=2000)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "whitening_noise.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/whitening_noise.json")
+    record.add_quick_option(parser)
     args = parser.parse_args()
-    images = load_dataset(args.data).split("train").images
+    run = record.begin(args.quick)
+    if args.quick:
+        args.images = 64
+    images = tiny_images(args.images, 10)[0] if args.quick else load_dataset(args.data).split("train").images
     mean, std = channel_stats(images)
     sample = images[: args.images]
     clean = (sample.astype(np.float32) - mean) / std
@@ -67,13 +74,12 @@ def main() -> None:
                                      "snr_loss_db": round(10 * np.log10(snr_in / snr_out), 2)}
         rows["no whitening" if eps is None else f"eps={eps:g}"] = row
         print(("no whitening" if eps is None else f"eps={eps:g}"), row)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "benchmark": "whitening_noise", "command": "python bench/whitening_noise.py",
+    out = run.write(args.out or run.path("whitening_noise.json"), {
         "images": args.images,
         "note": "SNR = mean power of clean standardized patches (or their stem outputs) over that "
                 "of Gaussian pixel noise; snr_loss_db = how much the stem lowers it (0 = none)",
-        "results": rows}, indent=2) + "\n")
+        "snr": rows})
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the shipped model: train the `fast` recipe with the robustness augmentations on
+# Reproduce the shipped model: train its recipe (`fast-robust`, training/recipes.py) on
 # CIFAR-10, copy it to models/, and evaluate it on the 10,000 test images and their CIFAR-10-C
 # corruptions (models/cifar10-fast-report/: metrics.json, report.html; the timing and the
 # side-by-side figures go to bench/results/robustness.json).
@@ -10,9 +10,9 @@ cd "$(dirname "$0")/.."
 DATA=${1:?usage: scripts/ship_model.sh PATH_TO_CIFAR10 [train options]}
 shift
 RUN=runs/ship-fast-robust
-SHIP_ARGS=(--model fast --epochs 18 --noise 0.1 --contrast 0.3 --blur 0.3 --whitening-eps 0.1
-           --seed 0 --precision bfloat16)
-[[ -f $RUN/model.keras ]] || cifarlab train --data "$DATA" "${SHIP_ARGS[@]}" --out "$RUN" "$@"
+RECIPE=fast-robust   # training/recipes.py
+[[ -f $RUN/model.keras ]] || cifarlab train --data "$DATA" --recipe "$RECIPE" --seed 0 \
+  --precision bfloat16 --out "$RUN" "$@"
 cp "$RUN/model.keras" models/cifar10-fast.keras
 python bench/robustness.py --data "$DATA" --model shipped-full=models/cifar10-fast.keras \
   --report models/cifar10-fast-report

@@ -19,7 +19,8 @@ LAYERS = {  # package -> layer; a module may import only from lower layers or it
     "models": 1,
     "data": 0,
 }
-SHARED = {"cifarlab", "cifarlab.errors", "cifarlab.atomic"}  # used by every layer, import nothing
+SHARED = {"cifarlab", "cifarlab.errors", "cifarlab.atomic", "cifarlab.options"}  # used by every layer
+# Shared modules import only other shared modules.
 
 
 def module_name(path: Path) -> str:
@@ -63,7 +64,8 @@ def test_no_import_points_up_or_across_the_layers():
     for source, targets in graph().items():
         for target in targets:
             if source in SHARED:
-                wrong.append(f"{source} -> {target} (shared modules import nothing from cifarlab)")
+                if target not in SHARED:
+                    wrong.append(f"{source} -> {target} (shared modules import only shared modules)")
             elif target not in SHARED and package(source) != package(target) and \
                     layer(target) >= layer(source):
                 wrong.append(f"{source} (layer {layer(source)}) -> {target} (layer {layer(target)})")

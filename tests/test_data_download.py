@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,14 +41,18 @@ def _tree(root: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("members,match", [
-    ([_info("ok/a.txt"), _info("../escape.txt")], "'../escape.txt' contains '..'"),
-    ([_info("ok/../../escape.txt")], "contains '..'"),
-    ([_info("/tmp/cifarlab-absolute-escape.txt")], "absolute path"),
-    ([_info("ok/link", tarfile.SYMTYPE, "/etc/passwd")], "'ok/link' is a link"),
-    ([_info("ok/a.txt"), _info("ok/hard", tarfile.LNKTYPE, "ok/a.txt")], "'ok/hard' is a link"),
-    ([_info("ok/dev", tarfile.CHRTYPE)], "device file or FIFO"),
-    ([_info("ok/fifo", tarfile.FIFOTYPE)], "device file or FIFO"),
-], ids=["dotdot", "nested-dotdot", "absolute", "symlink", "hardlink", "chardev", "fifo"])
+    ([_info("ok/a.txt"), _info("../escape.txt")],
+     r"member '../escape.txt' refused: it would be written outside the destination \('..'\)"),
+    ([_info("ok/../../escape.txt")], "'ok/../../escape.txt' refused: .* outside the destination"),
+    ([_info("ok/link", tarfile.SYMTYPE, "/etc/passwd")],
+     "'ok/link' refused: it is a link to an absolute path"),
+    ([_info("ok/link", tarfile.SYMTYPE, "../../etc/passwd")],
+     "'ok/link' refused: it is a link pointing outside the destination"),
+    ([_info("ok/a.txt"), _info("ok/hard", tarfile.LNKTYPE, "../outside.txt")],
+     "'ok/hard' refused: it is a link pointing outside the destination"),
+    ([_info("ok/dev", tarfile.CHRTYPE)], "'ok/dev' refused: it is a device file or FIFO"),
+    ([_info("ok/fifo", tarfile.FIFOTYPE)], "'ok/fifo' refused: it is a device file or FIFO"),
+], ids=["dotdot", "nested-dotdot", "symlink", "relative-symlink", "hardlink", "chardev", "fifo"])
 def test_malicious_archives_are_refused(tmp_path, members, match):
     archive = _tar(tmp_path / "evil.tar.gz", members)
     dest = tmp_path / "work" / "dest"
@@ -59,13 +64,26 @@ def test_malicious_archives_are_refused(tmp_path, members, match):
     assert not Path("/tmp/cifarlab-absolute-escape.txt").exists()
 
 
+def test_contained_members_are_extracted_inside(tmp_path):
+    """tarfile's data filter strips a leading "/" and allows a hard link to a member: both stay
+    inside the destination."""
+    archive = _tar(tmp_path / "odd.tar.gz", [_info("/tmp/cifarlab-absolute-escape.txt"),
+                                             _info("ok/a.txt"),
+                                             _info("ok/hard", tarfile.LNKTYPE, "ok/a.txt")])
+    dest = tmp_path / "dest"
+    assert safe_extract(archive, dest) == [dest / "ok", dest / "tmp"]
+    assert _tree(dest) == {"ok", "ok/a.txt", "ok/hard", "tmp", "tmp/cifarlab-absolute-escape.txt"}
+    assert (dest / "ok" / "hard").read_bytes() == b"evil" and not (dest / "ok" / "hard").is_symlink()
+    assert not Path("/tmp/cifarlab-absolute-escape.txt").exists()
+
+
 def test_symlink_then_write_through_it_is_refused(tmp_path):
     # the classic two-step: a symlink to outside, then a file "inside" it
     archive = _tar(tmp_path / "evil.tar", [_info("d", tarfile.SYMTYPE, str(tmp_path / "outside")),
                                            _info("d/pwned.txt")])
     (tmp_path / "outside").mkdir()
     dest = tmp_path / "dest"
-    with pytest.raises(CifarlabError, match="'d' is a link"):
+    with pytest.raises(CifarlabError, match="'d' refused: it is a link to an absolute path"):
         safe_extract(archive, dest)
     assert not (tmp_path / "outside" / "pwned.txt").exists() and _tree(dest) == set()
 
@@ -125,12 +143,11 @@ def fake_archive(tmp_path) -> tuple[bytes, str]:
     return blob, hashlib.md5(blob).hexdigest()
 
 
-def test_download_end_to_end(tmp_path, server, fake_archive):
+def test_download_end_to_end(tmp_path, server, fake_archive, caplog):
     blob, md5 = fake_archive
     server.routes["/mirror/cifar-10-python.tar.gz"] = (blob, None)
     dest = tmp_path / "data"
-    folder = download("cifar10", dest, url=server.base + "/mirror/", md5=md5, progress=False,
-                      log=lambda *_: None)
+    folder = download("cifar10", dest, url=server.base + "/mirror/", md5=md5, progress=False)
     assert folder == dest / "cifar-10-batches-py"
     assert (dest / "cifar-10-python.tar.gz").read_bytes() == blob
     assert sorted(p.name for p in dest.iterdir()) == ["cifar-10-batches-py", "cifar-10-python.tar.gz"]
@@ -140,17 +157,16 @@ def test_download_end_to_end(tmp_path, server, fake_archive):
 
     # second call: right MD5 already there -> no request at all
     del server.routes["/mirror/cifar-10-python.tar.gz"]
-    messages = []
-    download("cifar10", dest, url=server.base + "/mirror/", md5=md5, progress=False,
-             log=messages.append)
-    assert any("already downloaded" in m for m in messages)
+    with caplog.at_level(logging.INFO, logger="cifarlab.data.download"):
+        download("cifar10", dest, url=server.base + "/mirror/", md5=md5, progress=False)
+    assert any("already downloaded" in r.getMessage() for r in caplog.records)
 
 
 def test_download_full_url_from_env_and_no_extract(tmp_path, server, fake_archive, monkeypatch):
     blob, md5 = fake_archive
     server.routes["/x/any-name.tgz"] = (blob, None)
     monkeypatch.setenv("CIFARLAB_DOWNLOAD_URL", server.base + "/x/any-name.tgz")
-    path = download("cifar10", tmp_path, extract=False, md5=md5, progress=False, log=lambda *_: None)
+    path = download("cifar10", tmp_path, extract=False, md5=md5, progress=False)
     assert path == tmp_path / "cifar-10-python.tar.gz" and path.read_bytes() == blob
     assert not (tmp_path / "cifar-10-batches-py").exists()
 
@@ -159,7 +175,7 @@ def test_download_bad_md5_leaves_nothing(tmp_path, server, fake_archive):
     blob, _ = fake_archive
     server.routes["/cifar-10-python.tar.gz"] = (blob, None)
     with pytest.raises(CifarlabError, match="MD5 .* does not match the expected c58f3010"):
-        download("cifar10", tmp_path / "d", url=server.base, progress=False, log=lambda *_: None)
+        download("cifar10", tmp_path / "d", url=server.base, progress=False)
     assert _tree(tmp_path / "d") == set()
 
 
@@ -167,8 +183,7 @@ def test_download_truncated_body_leaves_nothing(tmp_path, server, fake_archive):
     blob, md5 = fake_archive
     server.routes["/cifar-10-python.tar.gz"] = (blob[:1000], len(blob))
     with pytest.raises(CifarlabError, match=f"truncated download: got 1,000 of {len(blob):,}"):
-        download("cifar10", tmp_path / "d", url=server.base, md5=md5, progress=False,
-                 log=lambda *_: None)
+        download("cifar10", tmp_path / "d", url=server.base, md5=md5, progress=False)
     assert _tree(tmp_path / "d") == set()
 
 
@@ -177,7 +192,7 @@ def test_download_http_error_and_bad_existing_file(tmp_path, server):
     dest.mkdir()
     (dest / "cifar-100-python.tar.gz").write_bytes(b"an old broken download")
     with pytest.raises(CifarlabError, match="HTTP error 404"):
-        download("cifar100", dest, url=server.base + "/", progress=False, log=lambda *_: None)
+        download("cifar100", dest, url=server.base + "/", progress=False)
     # the wrong-MD5 file was not trusted, and not deleted by a failed retry either
     assert _tree(dest) == {"cifar-100-python.tar.gz"}
 
@@ -191,7 +206,7 @@ def test_download_timeout(tmp_path):
     try:
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
         with pytest.raises(CifarlabError, match="no answer within 0.5 s|stopped sending"):
-            download("cifar10", tmp_path, url=url, timeout=0.5, progress=False, log=lambda *_: None)
+            download("cifar10", tmp_path, url=url, timeout=0.5, progress=False)
     finally:
         listener.close()
     assert _tree(tmp_path) == set()
@@ -205,8 +220,7 @@ def test_download_connection_refused(tmp_path):
     port = s.getsockname()[1]
     s.close()
     with pytest.raises(CifarlabError, match="cannot connect"):
-        download("cifar10", tmp_path, url=f"http://127.0.0.1:{port}/", timeout=2, progress=False,
-                 log=lambda *_: None)
+        download("cifar10", tmp_path, url=f"http://127.0.0.1:{port}/", timeout=2, progress=False)
 
 
 def test_resolve_url(monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -147,35 +148,101 @@ def test_cache_hit_miss_and_invalidation(tmp_path):
     assert load_dataset(root, cache_dir=cache, use_cache=False).cache == "off"
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncate", "flip"])
-def test_corrupt_cache_is_rebuilt(tmp_path, damage):
+def _damage(entry: Path, damage: str) -> None:
+    header = entry / "header.json"
+    arrays = json.loads(header.read_text())["arrays"]["train"]
+    images, labels = entry / arrays["images"], entry / arrays["labels"]
+    if damage == "garbage-header":
+        header.write_text("not a cache header")
+    elif damage == "truncated-images":
+        images.write_bytes(images.read_bytes()[:-100])
+    elif damage == "missing-labels":
+        labels.unlink()
+    elif damage == "foreign-labels":  # a readable array that does not fit the images
+        np.save(labels, np.arange(3))
+    else:  # a header of another cache version
+        header.write_text(json.dumps({**json.loads(header.read_text()), "version": 2}))
+
+
+@pytest.mark.parametrize("damage", ["garbage-header", "truncated-images", "missing-labels",
+                                    "foreign-labels", "other-version"])
+def test_damaged_cache_is_rebuilt(tmp_path, damage):
     root = write_image_folder(tmp_path / "d", {"train": 6}, size=16)
     cache = tmp_path / "cache"
     first = load_dataset(root, cache_dir=cache)
     (entry,) = [p for p in cache.iterdir() if not p.name.startswith(".")]
-    blob = bytearray(entry.read_bytes())
-    if damage == "garbage":
-        blob = bytearray(b"not a cache file")
-    elif damage == "truncate":
-        blob = blob[: len(blob) - 100]
-    else:
-        blob[-200] ^= 0xFF  # one flipped byte in the pixel data: caught by the CRC
-    entry.write_bytes(bytes(blob))
+    assert isinstance(first.split("train").images, np.memmap)  # read back from the entry
+    expected = np.array(first.split("train").images)  # before the damage, which is in place
+    _damage(entry, damage)
     assert read_cache(entry) is None
     rebuilt = load_dataset(root, cache_dir=cache)
     assert rebuilt.cache == "miss" and rebuilt.fingerprint == first.fingerprint
+    np.testing.assert_array_equal(rebuilt.split("train").images, expected)
     assert read_cache(entry) is not None
     assert load_dataset(root, cache_dir=cache).cache == "hit"
-    assert not [p for p in cache.iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in cache.rglob("*") if p.name.startswith(".tmp-")]
 
 
-def test_unwritable_cache_only_warns(tmp_path, capsys):
+def test_cache_entry_is_npy_files_and_a_json_header(tmp_path):
+    root = write_image_folder(tmp_path / "d", {"train": 6, "test": 3}, size=16)
+    cache = tmp_path / "cache"
+    data = load_dataset(root, cache_dir=cache)
+    (entry,) = cache.iterdir()
+    header = json.loads((entry / "header.json").read_text())
+    assert header["meta"]["fingerprint"] == data.fingerprint
+    assert sorted(p.name for p in entry.iterdir()) == sorted(
+        ["header.json", *(f for files in header["arrays"].values() for f in files.values())])
+    for name, files in header["arrays"].items():
+        np.testing.assert_array_equal(np.load(entry / files["images"]), data.split(name).images)
+        np.testing.assert_array_equal(np.load(entry / files["labels"]), data.split(name).labels)
+    hit = load_dataset(root, cache_dir=cache).split("train")
+    assert isinstance(hit.images, np.memmap) and hit.images.mode == "r"
+
+
+def test_interrupted_cache_write_keeps_the_previous_entry(tmp_path, monkeypatch):
+    """A crash before the header is written leaves the old entry, which is no longer current
+    (the source changed) and so is decoded again: never a mix of old header and new arrays."""
+    import cifarlab.data.cache as cache_module
+
+    root = write_image_folder(tmp_path / "d", {"train": 6}, size=16)
+    cache = tmp_path / "cache"
+    first = load_dataset(root, cache_dir=cache)
+    (entry,) = cache.iterdir()
+    before = sorted(p.name for p in entry.iterdir())
+    cv2.imwrite(str(root / "train" / "square" / "new.png"), np.zeros((16, 16, 3), np.uint8))
+
+    def crash(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(cache_module, "write_json_atomic", crash)
+    changed = load_dataset(root, cache_dir=cache)
+    assert changed.cache == "miss" and len(changed.split("train")) == 7
+    meta, splits = read_cache(entry)  # the previous entry, intact
+    assert meta["fingerprint"] == first.fingerprint and len(splits["train"]) == 6
+    assert [p for p in entry.iterdir() if p.name not in before]  # the new arrays, unnamed
+    monkeypatch.undo()
+    assert load_dataset(root, cache_dir=cache).cache == "miss"  # still decoded again
+    assert sorted(p.name for p in entry.iterdir()) != before  # the old arrays removed
+    assert load_dataset(root, cache_dir=cache).cache == "hit"
+
+
+def test_old_single_file_cache_is_ignored(tmp_path):
+    root = write_image_folder(tmp_path / "d", {"train": 3}, size=16)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "d-0123456789abcdef.cache").write_bytes(b"CIFARLAB-CACHE\n" + bytes(64))
+    assert load_dataset(root, cache_dir=cache).cache == "miss"
+    assert load_dataset(root, cache_dir=cache).cache == "hit"
+
+
+def test_unwritable_cache_only_warns(tmp_path, caplog):
     root = write_image_folder(tmp_path / "d", {"train": 3}, size=16)
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder should be")
     data = load_dataset(root, cache_dir=blocker / "cache")
     assert len(data.split("train")) == 3
-    assert "cannot write the dataset cache" in capsys.readouterr().err
+    assert [r.levelname for r in caplog.records if "cannot write the dataset cache" in r.getMessage()] \
+        == ["WARNING"]
 
 
 def test_default_cache_dir_follows_env(tmp_path, monkeypatch):

@@ -50,7 +50,11 @@ def test_cli_writes_every_output(evaluated, shapes_folder):
     assert m["accuracy"] > 0.6
     assert m["model_metadata"]["class_names"] == ["circle", "square", "triangle"]
     assert m["evaluation"]["split"] == "test" and len(m["evaluation"]["dataset_fingerprint"]) == 16
-    assert m["evaluation"]["seconds"]["total"] > 0
+    seconds = m["evaluation"]["seconds"]
+    assert list(seconds) == ["load_model", "load_data", "predict", "metrics", "plots", "total"]
+    assert all(v >= 0 for v in seconds.values()) and seconds["total"] > 0
+    assert seconds["total"] >= sum(v for k, v in seconds.items() if k != "total") - 0.01  # rounding
+    assert m["plots"] == PLOTS
     assert len(m["calibration"]["table"]) == 15
     assert [r["class"] for r in m["per_class"]] == ["circle", "square", "triangle"]
     assert np.array(m["confusion_matrix"]["counts"]).sum(1).tolist() == [30, 30, 30]
@@ -117,6 +121,38 @@ def test_error_class_names_do_not_match(tiny_model, tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1
     assert "circle, square, triangle" in err and "cat, dog" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--corruptions", "all", "--corruption-samples", "0"], "--corruption-samples must be at least 1"),
+    (["--corruptions-data", "x"], "need --corruptions"),
+])
+def test_bad_options_fail_in_the_config(args, message, tmp_path, capsys):
+    code, err = run_cli(["--data", str(tmp_path / "absent"), "--out", str(tmp_path / "o"), *args], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and message in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_config_is_validated_when_built(tmp_path):
+    from cifarlab.errors import CifarlabError
+    from cifarlab.evaluation import EvaluateConfig
+
+    with pytest.raises(CifarlabError, match="--batch-size must be at least 1, got -3"):
+        EvaluateConfig(data=tmp_path, batch_size=-3)
+    assert EvaluateConfig(data=tmp_path).batch_size == 256
+
+
+def test_help_keeps_every_option_and_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag in ("--model", "--backend", "--data", "--image-size", "--labels", "--cache-dir", "--no-cache",
+                 "--split", "--tta", "--out DIR", "--batch-size N", "--no-progress", "--corruptions LIST",
+                 "--severities S", "--corruption-samples N", "--corruptions-data DIR"):
+        assert flag in text, flag
+    assert "(default: test)" in text and "(default: 256)" in text and "(default: 1-5)" in text
+    assert "robustness (CIFAR-10-C): Score the model on corrupted copies" in text
 
 
 def test_error_missing_model(shapes_folder, tmp_path, capsys):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cifarlab.cli.main import main
-from cifarlab.data.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, corrupt
+from cifarlab.evaluation.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, corrupt
 
 NAMES = "gaussian_noise,contrast,defocus_blur"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -282,7 +283,8 @@ def drain(source, limit: float) -> tuple[int, Exception | None]:
     return got, None
 
 
-def test_unplugged_camera_reconnects_then_gives_up(capsys):
+def test_unplugged_camera_reconnects_then_gives_up(caplog):
+    caplog.set_level(logging.INFO, logger="cifarlab.live")
     opens = []
 
     def opener():
@@ -297,7 +299,7 @@ def test_unplugged_camera_reconnects_then_gives_up(capsys):
     assert isinstance(exc, SourceLost) and "did not come back within 1.5s" in str(exc)
     assert 1.0 < time.monotonic() - start < 5
     assert got >= 2 and len(opens) >= 3
-    out = capsys.readouterr().out
+    out = caplog.text
     assert "source: reconnected" in out and "reconnecting (attempt 2)" in out
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -21,7 +22,8 @@ from cifarlab.live.collect import Collector, class_list, parse_classes
 from cifarlab.live.config import LiveConfig
 from cifarlab.live.overlay import GREEN, RED, CollectPanel, OverlayState, draw_overlay
 from cifarlab.live.predictor import UNCERTAIN
-from cifarlab.live.teach import ModelWatcher, TrainingRun, fill_command, last_error
+from cifarlab.live.swap import ModelWatcher
+from cifarlab.live.teach import TrainingRun, fill_command, last_error
 
 FAKE_TRAINER = r'''
 """A stand-in for `cifarlab train --data D --from PARENT --out RUN`: after --sleep seconds it
@@ -293,18 +295,14 @@ def test_model_watcher(tmp_path):
 # ---- the app, headless (no window, no keyboard: keys are fed to handle_key) ----------------
 
 def make_app(tmp_path, model, **changes):
-    from cifarlab.live.app import LiveApp
-
-    changes.setdefault("backend", "keras")
-    config = LiveConfig(model=model, source="demo", window=False, **changes)
-    app = LiveApp(config)
     from cifarlab.inference import open_classifier
+    from cifarlab.live.app import LiveApp
     from cifarlab.live.predictor import LivePredictor
 
-    app.predictor = LivePredictor(open_classifier(model, "keras"), config.smoothing,
-                                  config.threshold, config.top_k)
-    app.model_path = Path(model)
-    return app
+    changes.setdefault("backend", "keras")
+    config = LiveConfig(model=Path(model), source="demo", window=False, **changes)
+    return LiveApp(config, LivePredictor(open_classifier(model, "keras"), config.smoothing,
+                                         config.threshold, config.top_k))
 
 
 def frame_of(value: int, index: int = 0) -> Frame:
@@ -324,7 +322,8 @@ def run_until(app, condition, timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
-def test_app_collects_trains_and_swaps_then_keeps_the_old_model_on_failure(tmp_path, tiny_model, capsys):
+def test_app_collects_trains_and_swaps_then_keeps_the_old_model_on_failure(tmp_path, tiny_model, caplog):
+    caplog.set_level(logging.INFO, logger="cifarlab.live")
     script = write_fake_trainer(tmp_path)
     root = tmp_path / "things"
     app = make_app(tmp_path, tiny_model, collect=root, classes=("roundy", "boxy", "background"),
@@ -334,22 +333,22 @@ def test_app_collects_trains_and_swaps_then_keeps_the_old_model_on_failure(tmp_p
     app.collector.clock = clock = FakeClock()
     for key in "1231":
         clock.t += 1.0
-        app.handle_key(ord(key), None, None)
-    app.handle_key(ord("7"), None, None)            # no class on key 7: said on screen
+        app.handle_key(ord(key))
+    app.handle_key(ord("7"))            # no class on key 7: said on screen
     assert "no class on key 7" in app.teach_line()[0]
     assert png_count(root / "roundy") == 2 and png_count(root / "boxy") == 1
     crop = cv2.imread(str(min((root / "boxy").glob("*.png"))))
     assert crop.shape == (h, w, 3)                   # full resolution, not the model's 32x32
     assert np.array_equal(crop, frame_of(40).image[y : y + h, x : x + w])
 
-    app.handle_key(ord("t"), None, None)             # too few images yet
-    assert app.training is None and "at least 3 images" in app.teach_line()[0]
+    app.handle_key(ord("t"))             # too few images yet
+    assert app.teacher.run is None and "at least 3 images" in app.teach_line()[0]
     for key in "123123123":
         clock.t += 1.0
-        app.handle_key(ord(key), None, None)
+        app.handle_key(ord(key))
     old = app.predictor
-    app.handle_key(ord("t"), None, None)
-    assert app.training is not None
+    app.handle_key(ord("t"))
+    assert app.teacher.run is not None
     assert app.teach_line()[0].startswith("training... ")
     run_until(app, lambda: app.predictor is not old)
     assert app.predictor.class_names == ["background", "boxy", "roundy"]
@@ -358,7 +357,8 @@ def test_app_collects_trains_and_swaps_then_keeps_the_old_model_on_failure(tmp_p
     _, pred, _ = app.process(frame_of(40))
     assert app.predictor.threshold == 0.99                      # under it: 'uncertain', as before
     assert (pred.label == UNCERTAIN) == (pred.confidence < 0.99)
-    out = capsys.readouterr().out
+    out = caplog.text
+    caplog.clear()
     assert "collect: 2 boxy -> " in out and "teach: new model live " in out
     demo = Frame(frame_of(40).image, 99, 3.3, truth="circle", decisive=True)
     app.process(demo)                                # a demo truth of the old classes:
@@ -367,19 +367,20 @@ def test_app_collects_trains_and_swaps_then_keeps_the_old_model_on_failure(tmp_p
     # the next run starts from the model running now, and fails: the new model stays
     app.config.train_command = fake_command(script, "fail")
     current = app.predictor
-    app.handle_key(ord("t"), None, None)
-    assert str(app.model_path) in app.training.argv
-    run_until(app, lambda: app.training is None)
+    app.handle_key(ord("t"))
+    assert str(app.model_path) in app.teacher.run.argv
+    run_until(app, lambda: app.teacher.run is None)
     assert app.predictor is current
     assert app.teach_line() == ("training failed: simulated failure (the trainer gave up)", RED)
-    assert "teach: failed (exit 2)" in capsys.readouterr().out
+    assert "teach: failed (exit 2)" in caplog.text
 
 
-def test_app_reloads_a_changed_model_file(tmp_path, tiny_model, capsys):
+def test_app_reloads_a_changed_model_file(tmp_path, tiny_model, caplog):
+    caplog.set_level(logging.INFO, logger="cifarlab.live")
     path = tmp_path / "live.keras"
     path.write_bytes(Path(tiny_model).read_bytes())
     app = make_app(tmp_path, path, backend="auto")
-    app.watcher = ModelWatcher(path, interval=0.05, settle=0.0)
+    app.models.watcher = ModelWatcher(path, interval=0.05, settle=0.0)
     old = app.predictor
     path.write_bytes(b"broken")                       # a bad file: said, the old model stays
     run_until(app, lambda: app.message is not None)
@@ -388,4 +389,4 @@ def test_app_reloads_a_changed_model_file(tmp_path, tiny_model, capsys):
     run_until(app, lambda: app.predictor is not old)
     assert app.predictor.class_names == ["one", "three", "two"]
     assert app.predictor.backend == "keras"     # swapped in without the LiteRT conversion stall
-    assert f"model: reloaded {path}: one, three, two" in capsys.readouterr().out
+    assert f"model: reloaded {path}: one, three, two" in caplog.text

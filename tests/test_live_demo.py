@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import runpy
 
 import cv2
@@ -97,14 +98,15 @@ class OraclePredictor:
         return Prediction(label, label, 1.0, [(label, 1.0)], probs)
 
 
-def test_running_accuracy_counts_one_decision_per_photo(tmp_path, capsys):
+def test_running_accuracy_counts_one_decision_per_photo(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="cifarlab.live")
     source = DemoSource(CIFAR10_CLASSES, size=SIZE, realtime=False)
     out = tmp_path / "demo.jsonl"
     config = LiveConfig(source="demo", window=False, max_frames=3 * PERIOD, jsonl=out)
     app = LiveApp(config, OraclePredictor(source), source)
     assert app.run() == 0
     assert app.score == (2, 3)   # 3 photos came to rest: 2 right, picture 1 wrong
-    assert "live: demo accuracy 2/3 = 67%" in capsys.readouterr().out
+    assert "live: demo accuracy 2/3 = 67%" in caplog.text
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3 * PERIOD
     assert [r.get("truth") for r in rows[:PERIOD]] == [source.truths[0]] * DWELL + [None] * (PERIOD - DWELL)

@@ -43,8 +43,8 @@ def test_e_key_toggles_the_heatmap_in_a_headless_run(tiny_model):
     from cifarlab.live.config import LiveConfig
 
     app = LiveApp(LiveConfig(model=tiny_model, source="demo", window=False, max_frames=1))
-    app.model_path = tiny_model
-    app.handle_key(ord("e"), None, None)
+    assert app.model_path == tiny_model
+    app.handle_key(ord("e"))
     assert isinstance(app.explainer, LiveExplainer)
-    app.handle_key(ord("e"), None, None)
+    app.handle_key(ord("e"))
     assert app.explainer is None

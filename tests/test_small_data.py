@@ -17,7 +17,8 @@ from cifarlab.data import load_dataset
 from cifarlab.errors import CifarlabError
 from cifarlab.inference import open_classifier
 from cifarlab.models.io import read_metadata
-from cifarlab.training.config import TrainConfig, small_data_defaults
+from cifarlab.training.config import TrainConfig
+from cifarlab.training.small_data import small_data_defaults
 from cifarlab.training.train import train
 
 

@@ -1,39 +1,41 @@
-"""Options shared by several commands (dataset and model selection)."""
+"""Options shared by several commands (dataset and model selection), and the help layout."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from cifarlab.data import Dataset, load_dataset
+from cifarlab import options
+from cifarlab.data.source import DataSource
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show each option's default, except None/False/() (their help says what happens instead)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False or action.default == ():
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+class EpilogHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """HelpFormatter keeping the description's and epilog's own line breaks."""
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    group = parser.add_argument_group("dataset")
-    group.add_argument("--data", required=required, metavar="SOURCE",
-                       help="dataset: a CIFAR archive (.tar.gz), its extracted folder, or an image "
-                            "folder ROOT/<class>/<image> (val and test drawn from it, stratified and "
-                            "seeded) or ROOT/<train|val|test>/<class>/<image>")
-    group.add_argument("--image-size", type=int, default=None, metavar="N",
-                       help="resize images to NxN (default: 32, CIFAR's native size)")
-    group.add_argument("--labels", choices=["fine", "coarse"], default="fine",
-                       help="CIFAR-100 label set")
-    group.add_argument("--cache-dir", type=Path, default=None,
-                       help="decoded-array cache (default: $CIFARLAB_CACHE/datasets or ~/.cache/cifarlab/datasets)")
-    group.add_argument("--no-cache", action="store_true", help="decode the source without the cache")
+    """The `dataset` group: --data, --image-size, --labels, --cache-dir, --no-cache."""
+    options.add_arguments(parser, DataSource, defaults=None if required else {"data": None})
 
 
-def dataset_from_args(args: argparse.Namespace, image_size: int | None = None) -> Dataset:
-    return load_dataset(args.data, image_size=image_size or args.image_size, labels=args.labels,
-                        cache_dir=args.cache_dir, use_cache=not args.no_cache)
+def data_source(args: argparse.Namespace) -> DataSource:
+    return options.from_args(DataSource, args)
+
+
+def dataset_from_args(args: argparse.Namespace, image_size: int | None = None):
+    return data_source(args).load(image_size)
 
 
 def add_model_argument(parser: argparse.ArgumentParser, backend: bool = True) -> None:
     """--model, and (for commands that run it) --backend."""
-    from cifarlab.inference.open import BACKEND_HELP, BACKENDS
+    from cifarlab.inference.choice import ModelChoice
 
-    parser.add_argument("--model", type=Path, default=None, metavar="PATH",
-                        help="a .keras, .tflite or .onnx model made by cifarlab (default: "
-                             "$CIFARLAB_MODEL or the shipped models/cifar10-fast.keras)")
-    if backend:
-        parser.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
+    options.add_arguments(parser, ModelChoice, skip=() if backend else ("backend",))

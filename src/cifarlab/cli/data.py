@@ -4,50 +4,48 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from cifarlab.cli.common import add_data_arguments, dataset_from_args
+from cifarlab import options
+from cifarlab.cli.common import HelpFormatter, add_data_arguments, dataset_from_args
+from cifarlab.data.download import DATASETS, DEFAULT_TIMEOUT, OFFICIAL_BASE_URL, URL_ENV, download
+from cifarlab.options import option
 
-FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+
+@dataclass
+class DownloadConfig(options.Options):
+    dataset: str = option("cifar10", "which archive: cifar10 (python batches), cifar10-binary, cifar100",
+                          choices=DATASETS)
+    dir: Path = option(Path("data"), "folder to put the archive and the extracted folder in", metavar="D")
+    url: str | None = option(None, "mirror: a full URL to the archive (ending in .tar.gz/.tgz/.tar) or a "
+                                   "base URL the official file name is appended to (default: "
+                                   f"${URL_ENV} if set, else {OFFICIAL_BASE_URL})", metavar="URL")
+    md5: str | None = option(None, "expected MD5 of the archive (default: the official checksum)",
+                             metavar="HEX")
+    timeout: float = option(DEFAULT_TIMEOUT, "seconds to wait for the server to answer or send more data",
+                            metavar="S")
+    extract: bool = option(True, "extract the archive (--no-extract: keep the .tar.gz only)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     info = sub.add_parser(
-        "info", formatter_class=FORMATTER, help="describe a dataset: format, classes, counts",
+        "info", formatter_class=HelpFormatter, help="describe a dataset: format, classes, counts",
         description="Describe a dataset source: format, folder layout, classes, image counts per "
                     "split and class, image size, cache status (hit/miss) and content "
                     "fingerprint. For a ROOT/<class>/<image> folder, val and test are drawn "
                     "per class with seed 0.")
     add_data_arguments(info)
     info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    info.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                      help="show full tracebacks on errors")
     info.set_defaults(data_run=run_info)
 
-    from cifarlab.data.download import DATASETS, DEFAULT_TIMEOUT, OFFICIAL_BASE_URL, URL_ENV
-
     down = sub.add_parser(
-        "download", formatter_class=FORMATTER, help="download an official CIFAR archive",
+        "download", formatter_class=HelpFormatter, help="download an official CIFAR archive",
         description="Download an official CIFAR archive, verify its MD5 and extract it safely. "
                     "An archive already present with the right MD5 is not downloaded again.")
-    down.add_argument("--dataset", choices=list(DATASETS), default="cifar10",
-                      help="which archive: cifar10 (python batches), cifar10-binary, cifar100")
-    down.add_argument("--dir", type=Path, default=Path("data"), metavar="D",
-                      help="folder to put the archive and the extracted folder in")
-    down.add_argument("--url", default=None, metavar="URL",
-                      help="mirror: a full URL to the archive (ending in .tar.gz/.tgz/.tar) or a "
-                           "base URL the official file name is appended to; None means "
-                           f"${URL_ENV} if set, else {OFFICIAL_BASE_URL}")
-    down.add_argument("--md5", default=None, metavar="HEX",
-                      help="expected MD5 of the archive; None means the official checksum")
-    down.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
-                      help="seconds to wait for the server to answer or send more data")
-    down.add_argument("--no-extract", action="store_true",
-                      help="keep the .tar.gz only, do not extract it")
-    down.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                      help="show full tracebacks on errors")
+    options.add_arguments(down, DownloadConfig)
     down.set_defaults(data_run=run_download)
 
 
@@ -112,9 +110,8 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from cifarlab.data.download import download
-
-    path = download(args.dataset, args.dir, url=args.url, timeout=args.timeout,
-                    extract=not args.no_extract, md5=args.md5)
+    config = options.from_args(DownloadConfig, args)
+    path = download(config.dataset, config.dir, url=config.url, timeout=config.timeout,
+                    extract=config.extract, md5=config.md5)
     print(f"ready: {path}  (use --data {path})")
     return 0

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from cifarlab.cli.common import add_model_argument
-from cifarlab.export.core import FORMATS, QUANTIZATIONS, ExportConfig, run_export
+from cifarlab import options
+from cifarlab.export.core import ExportConfig, run_export
 from cifarlab.export.parity import FLOAT_TOLERANCE, QUANTIZED_MIN_AGREEMENT
 
 EPILOG = (
@@ -23,27 +22,8 @@ EPILOG = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    add_model_argument(parser, backend=False)
-    parser.add_argument("--format", required=True, choices=FORMATS,
-                        help="litert: .tflite for LiteRT; onnx: .onnx for ONNX Runtime; "
-                             "savedmodel: a TensorFlow SavedModel folder")
-    parser.add_argument("--out", type=Path, default=None, metavar="PATH",
-                        help="output file/folder (default: next to the model, e.g. "
-                             "cifar10-fast.tflite, cifar10-fast.int8.tflite, cifar10-fast_savedmodel)")
-    parser.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
-                        help="litert only: dynamic = int8 weights; int8 = full-integer model "
-                             "(needs --calibration-data)")
-    parser.add_argument("--calibration-data", metavar="SOURCE", default=None,
-                        help="real images for int8 calibration and the parity check: a dataset "
-                             "(CIFAR archive/folder, image folder) or image files/folder/glob")
-    parser.add_argument("--samples", type=int, default=500, metavar="N",
-                        help="images used for calibration and the parity check")
-
-
-def config_from_args(args: argparse.Namespace) -> ExportConfig:
-    return ExportConfig(format=args.format, model=args.model, out=args.out, quantize=args.quantize,
-                        calibration_data=args.calibration_data, samples=args.samples)
+    options.add_arguments(parser, ExportConfig)
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_export(config_from_args(args))
+    return run_export(options.from_args(ExportConfig, args))

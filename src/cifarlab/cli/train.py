@@ -7,21 +7,39 @@ import argparse
 from cifarlab.cli.common import add_data_arguments
 from cifarlab.training import config
 
+EPILOG = ("Recipes (--recipe NAME): " + "; ".join(
+    f"{name}: {entry.summary}" for name, entry in config.recipes().items()) +
+    ". --print-config shows every resolved option and where its value came from.")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_data_arguments(parser)
+    parser.epilog = EPILOG
+    add_data_arguments(parser, required=False)
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved configuration (each option, its value, and where it "
+                             "came from: default, recipe, small-data rule or flag) and exit; with "
+                             "--data the small-data rule is applied to that dataset")
     config.add_arguments(parser)
+    if "--quiet" not in parser._option_string_actions:  # TODO(lead): the global --quiet
+        parser.add_argument("--quiet", action="store_true", help="no progress bar, nothing printed")
+
+
+def config_from_args(args: argparse.Namespace) -> config.TrainConfig:
+    return config.from_args(args, data=args.data or "", image_size=args.image_size, labels=args.labels,
+                            cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                            quiet=bool(getattr(args, "quiet", False)))
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = config.from_args(args, data=args.data, image_size=args.image_size, labels=args.labels,
-                           cache_dir=args.cache_dir, use_cache=not args.no_cache)
-    if cfg.from_model is not None:  # --from MODEL: learn the new classes from a trained model
-        from cifarlab.training.transfer import transfer
+    cfg = config_from_args(args)
+    if args.print_config:
+        from cifarlab.training.train import describe_run
 
-        transfer(cfg)
-    else:
-        from cifarlab.training.train import train
+        print(describe_run(cfg))
+        return 0
+    if not args.data:
+        raise config.CifarlabError("--data is required: the dataset to train on (see --help)")
+    from cifarlab.training.train import train
 
-        train(cfg)
+    train(cfg)
     return 0

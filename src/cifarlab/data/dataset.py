@@ -1,23 +1,87 @@
-"""The in-memory dataset every command works on: uint8 HWC RGB arrays, labels, class names."""
+"""The dataset every command works on: uint8 HWC RGB images, labels, class names.
+
+Images may stay on disk: the cache hands out memory maps, and a split can be a selection of rows
+of such an array (`Split.select`), so splitting a dataset larger than memory copies no pixels.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
+from cifarlab.data.sampling import seeded_sample
 from cifarlab.errors import CifarlabError
 
 
-@dataclass
+class Rows:
+    """Rows `index` of `array`, read only when indexed: `rows[i:j]` or `rows[[5, 2]]` reads just
+    those rows (as an array in memory); `len`, `shape`, `dtype` and `ndim` are as for the selection
+    itself. Indexing is along the first axis only."""
+
+    def __init__(self, array: np.ndarray, index: np.ndarray):
+        self.array, self.index = array, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return self.array[self.index[key]]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.asarray(self.array[self.index], dtype=dtype)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.index), *self.array.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.array.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.array.ndim
+
+
+@dataclass(eq=False)
 class Split:
-    images: np.ndarray  # (N, H, W, 3) uint8 RGB
-    labels: np.ndarray  # (N,) int64
+    """A split's images, (N, H, W, 3) uint8 RGB, and labels, (N,) int64.
+
+    `stored` holds the images, or, with `index` (sorted row numbers), a larger array they are rows
+    of (often the cache's memory map). `rows` reads them without copying them all (the training
+    path uses it); `images` is them as one array: `stored` itself, or the selection, made on
+    first use and kept.
+    """
+
+    stored: np.ndarray
+    labels: np.ndarray
+    index: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @cached_property
+    def images(self) -> np.ndarray:
+        return self.stored if self.index is None else self.stored[self.index]
+
+    @property
+    def rows(self) -> np.ndarray | Rows:
+        """The images, read row by row when indexed: `stored` itself, or a `Rows` selection."""
+        return self.stored if self.index is None else Rows(self.stored, self.index)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.stored.shape[1:3])  # type: ignore[return-value]
+
+    def select(self, positions: np.ndarray) -> Split:
+        """The split of the images at `positions` (sorted) in this one, sharing its stored array."""
+        positions = np.asarray(positions, dtype=np.int64)
+        index = positions if self.index is None else self.index[positions]
+        return Split(self.stored, self.labels[positions], index)
 
 
 @dataclass
@@ -41,8 +105,7 @@ class Dataset:
 
     @property
     def image_size(self) -> tuple[int, int]:
-        first = next(iter(self.splits.values()))
-        return tuple(first.images.shape[1:3])  # type: ignore[return-value]
+        return next(iter(self.splits.values())).image_size
 
     @property
     def num_classes(self) -> int:
@@ -130,22 +193,15 @@ def with_validation(dataset: Dataset, fraction: float, seed: int = 0) -> Dataset
         return dataset
     if not 0 < fraction < 1:
         raise CifarlabError(f"--val-fraction must be between 0 and 1, got {fraction}")
-    from sklearn.model_selection import train_test_split  # slow import: only when needed
-
     train = dataset.split("train")
-    index = np.arange(len(train))
     try:
-        keep, held = train_test_split(
-            index, test_size=fraction, random_state=seed, stratify=train.labels
-        )
+        held, keep = seeded_sample(len(train), fraction, seed, labels=train.labels)
     except ValueError as exc:
         raise CifarlabError(
             f"cannot carve a {fraction:.0%} validation split from {len(train)} training images "
             f"({exc}); use a larger dataset or a different --val-fraction"
         ) from None
-    keep.sort()
-    held.sort()
     splits = dict(dataset.splits)
-    splits["train"] = Split(train.images[keep], train.labels[keep])
-    splits["val"] = Split(train.images[held], train.labels[held])
+    splits["train"] = train.select(keep)
+    splits["val"] = train.select(held)
     return dataclasses.replace(dataset, splits=splits)

@@ -1,9 +1,9 @@
 """Download the official CIFAR archives, verified by MD5, optionally extracted safely.
 
-The body is streamed to a temporary file in the target folder and renamed to its final name
-only after its length and MD5 are verified: an interrupted, truncated or corrupt download
-never leaves a file under the final name. A final file that already has the right MD5 is not
-downloaded again.
+`keras.utils.get_file` downloads into a temporary folder in the target folder (urllib checks
+the length, get_file the MD5), and the file is renamed to its final name only once verified: an
+interrupted, truncated or corrupt download never leaves a file under the final name. A final
+file that already has the right MD5 is not downloaded again.
 
 Mirrors: `url` (the `--url` flag) or else the environment variable `CIFARLAB_DOWNLOAD_URL`.
 Either may be a *full URL* to the archive (it ends in .tar.gz, .tgz or .tar) or a *base URL*
@@ -14,21 +14,24 @@ checksum unless another one is given (`--md5`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import http.client
+import io
+import logging
 import os
+import re
+import shutil
 import socket
 import sys
 import tempfile
 import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from cifarlab.data.archive import safe_extract
 from cifarlab.errors import CifarlabError
+
+logger = logging.getLogger(__name__)
 
 OFFICIAL_BASE_URL = "https://www.cs.toronto.edu/~kriz/"
 URL_ENV = "CIFARLAB_DOWNLOAD_URL"
@@ -80,75 +83,82 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _is_timeout(exc: BaseException) -> bool:
-    return isinstance(exc, (TimeoutError, socket.timeout)) or isinstance(
-        getattr(exc, "reason", None), (TimeoutError, socket.timeout))
-
-
 def fetch(url: str, target: Path, md5: str, timeout: float = DEFAULT_TIMEOUT,
           progress: bool = True) -> Path:
-    """Stream `url` to `target` (via a temp file next to it), verifying length and MD5."""
+    """Download `url` to `target` with `keras.utils.get_file`, verifying its MD5.
+
+    get_file writes into a temporary folder next to `target` (it would leave a half-written file
+    under its name if killed, and a wrong-MD5 one after checking); the file is renamed to `target`
+    only once verified. `timeout` bounds every wait for the server (the socket default timeout,
+    as get_file takes none).
+    """
+    import keras  # slow import: only when downloading
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    tmp = Path(tmp_name)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
     try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 - http(s)/file
-            except urllib.error.HTTPError as exc:
-                raise CifarlabError(f"{url}: HTTP error {exc.code} {exc.reason}; check the URL "
-                                    f"(--url or ${URL_ENV})") from None
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                if _is_timeout(exc):
-                    raise CifarlabError(f"{url}: no answer within {timeout:g} s; check the network "
-                                        "or raise --timeout") from None
-                reason = getattr(exc, "reason", exc)
-                raise CifarlabError(f"{url}: cannot connect ({reason}); check the network and the "
-                                    f"URL (--url or ${URL_ENV})") from None
-            with response:
-                length = response.headers.get("Content-Length")
-                expected = int(length) if length and length.isdigit() else None
-                digest, received = hashlib.md5(), 0
-                with tqdm(total=expected, unit="B", unit_scale=True, unit_divisor=1024,
-                          desc=target.name, disable=not progress, file=sys.stderr) as bar:
-                    while True:
-                        try:
-                            block = response.read(CHUNK)
-                        except http.client.IncompleteRead as exc:
-                            block = exc.partial
-                            out.write(block)
-                            digest.update(block)
-                            received += len(block)
-                            break
-                        except (OSError, http.client.HTTPException) as exc:
-                            if _is_timeout(exc):
-                                raise CifarlabError(
-                                    f"{url}: the server stopped sending for {timeout:g} s after "
-                                    f"{received:,} bytes; retry or raise --timeout") from None
-                            raise CifarlabError(f"{url}: download failed after {received:,} bytes "
-                                                f"({exc}); retry") from None
-                        if not block:
-                            break
-                        out.write(block)
-                        digest.update(block)
-                        received += len(block)
-                        bar.update(len(block))
-        if expected is not None and received != expected:
-            raise CifarlabError(f"{url}: truncated download: got {received:,} of {expected:,} "
-                                "bytes; retry")
-        if digest.hexdigest() != md5.lower():
-            raise CifarlabError(f"{url}: MD5 {digest.hexdigest()} does not match the expected "
-                                f"{md5}; the file is corrupt or not the official archive, retry "
-                                "or use another mirror")
-        os.replace(tmp, target)
+        with _socket_timeout(timeout), contextlib.redirect_stdout(_KerasProgress(progress)):
+            fetched = keras.utils.get_file(target.name, origin=url, file_hash=md5,
+                                           hash_algorithm="md5", cache_dir=staging, cache_subdir="")
+        os.replace(fetched, target)
         return target
+    except Exception as exc:  # get_file re-raises urllib's errors as a bare Exception
+        fetched = staging / target.name
+        if isinstance(exc, ValueError) and fetched.is_file():  # "file hash does not match"
+            raise CifarlabError(f"{url}: MD5 {file_md5(fetched)} does not match the expected "
+                                f"{md5}; the file is corrupt or not the official archive, retry "
+                                "or use another mirror") from None
+        raise CifarlabError(_download_failure(url, timeout, exc)) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+class _KerasProgress(io.TextIOBase):
+    """get_file's stdout: its progress bar to stderr (if shown at all), without its "Downloading
+    data from" line (`download` logs what it fetches; on a failure the error is the one line)."""
+
+    def __init__(self, show: bool):
+        self.show = show
+
+    def write(self, text: str) -> int:
+        if self.show and not text.startswith("Downloading data from"):
+            sys.stderr.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float):
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _download_failure(url: str, timeout: float, exc: BaseException) -> str:
+    """What went wrong, from the urllib error behind get_file's exception, and what to do."""
+    cause = exc.__context__ if type(exc) is Exception and exc.__context__ is not None else exc
+    if isinstance(cause, urllib.error.HTTPError):
+        return f"{url}: HTTP error {cause.code} {cause.reason}; check the URL (--url or ${URL_ENV})"
+    if isinstance(cause, urllib.error.ContentTooShortError):
+        counts = re.search(r"got only (\d+) out of (\d+) bytes", str(cause))
+        got = f"got {int(counts[1]):,} of {int(counts[2]):,} bytes" if counts else str(cause)
+        return f"{url}: truncated download: {got}; retry"
+    reason = getattr(cause, "reason", cause)
+    if isinstance(reason, TimeoutError):
+        return f"{url}: no answer within {timeout:g} s; check the network or raise --timeout"
+    if isinstance(cause, (urllib.error.URLError, ConnectionError, ValueError)):
+        return f"{url}: cannot connect ({reason}); check the network and the URL (--url or ${URL_ENV})"
+    return f"{url}: download failed ({cause}); retry"
 
 
 def download(dataset: str, dest: str | Path = "data", url: str | None = None,
              timeout: float = DEFAULT_TIMEOUT, extract: bool = True, md5: str | None = None,
-             progress: bool = True, log=print) -> Path:
+             progress: bool = True) -> Path:
     """Fetch a CIFAR archive into `dest`; return the extracted folder (or the archive).
 
     Skips the download when the archive is already there with the right MD5, and the
@@ -162,21 +172,21 @@ def download(dataset: str, dest: str | Path = "data", url: str | None = None,
     expected_md5 = (md5 or remote.md5).lower()
     fresh = False
     if target.is_file() and file_md5(target) == expected_md5:
-        log(f"{target}: already downloaded (MD5 ok)")
+        logger.info("%s: already downloaded (MD5 ok)", target)
     else:
         source = resolve_url(dataset, url)
-        log(f"downloading {source} -> {target}")
+        logger.info("downloading %s -> %s", source, target)
         fetch(source, target, expected_md5, timeout, progress)
         fresh = True
     if not extract:
         return target
     folder = dest / remote.folder
     if folder.is_dir() and not fresh:
-        log(f"{folder}: already extracted")
+        logger.info("%s: already extracted", folder)
         return folder
     safe_extract(target, dest)
     if not folder.is_dir():
         raise CifarlabError(f"{target}: has no {remote.folder}/ folder; it is not the official "
                             "archive")
-    log(f"extracted {folder}")
+    logger.info("extracted %s", folder)
     return folder

@@ -11,9 +11,9 @@ Split rule for class-folders (`draw_splits`): each class is split on its own, so
 has every class. A class of n images gives max(1, floor(0.15 n)) images to test and as many to
 val, the rest to train: 3 images -> 1/1/1 (train/val/test), 10 -> 8/1/1, 20 -> 14/3/3,
 10,000 -> 7,000/1,500/1,500. A class needs at least 3 images (one per split); 10 or more is the
-practical minimum. Which images are held out is drawn by scikit-learn's `train_test_split`,
-seeded per class from (seed, class name): the same seed and files give the same split, another
-seed another one, and adding images to one class leaves the other classes' splits unchanged.
+practical minimum. Which images are held out is drawn by `sampling.seeded_sample`, seeded per
+class from (seed, class name): the same seed and files give the same split, another seed another
+one, and adding images to one class leaves the other classes' splits unchanged.
 
 A split is recorded as the file lists per split (`Dataset.split_files`, `Dataset.split_record()`,
 `save_split_record`). Given back (`load_dataset(..., split_record=record or path)`) it is
@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from cifarlab.data.dataset import Dataset, Split
 from cifarlab.data.images import IMAGE_EXTENSIONS, is_image_file, read_image_rgb, resize_rgb
+from cifarlab.data.sampling import seeded_sample
 from cifarlab.errors import CifarlabError
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -225,8 +226,6 @@ def draw_splits(
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise CifarlabError(f"val and test fractions must be between 0 and 1 and sum below 1, got "
                             f"{val_fraction} and {test_fraction}")
-    from sklearn.model_selection import train_test_split  # slow import: only when needed
-
     labels = np.asarray(labels, dtype=np.int64)
     counts = np.bincount(labels, minlength=len(class_names))
     need = min_images_per_class(val_fraction, test_fraction)
@@ -244,8 +243,8 @@ def draw_splits(
         index = np.flatnonzero(labels == label)
         n_val, n_test = holdout_sizes(len(index), val_fraction, test_fraction)
         state = _class_seed(int(seed), name)
-        rest, test = train_test_split(index, test_size=n_test, random_state=state)
-        train, val = train_test_split(rest, test_size=n_val, random_state=state)
+        test, rest = seeded_sample(index, n_test, state, sort=False)
+        val, train = seeded_sample(rest, n_val, state, sort=False)
         for split, chosen in zip(SPLIT_NAMES, (train, val, test)):
             parts[split].append(chosen)
     return {split: np.sort(np.concatenate(chunks)).astype(np.int64)

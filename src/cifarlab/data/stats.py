@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 
-def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std of uint8 images on the 0..255 scale (in chunks: no float copy)."""
+def channel_stats(images) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of uint8 images on the 0..255 scale.
+
+    Read in chunks of rows, so neither a float copy nor (for a memory map or `Split.rows`) the
+    whole array is ever in memory."""
     total = np.zeros(3)
     total_sq = np.zeros(3)
     for start in range(0, len(images), 4096):

@@ -1,5 +1,5 @@
 """The evaluation plots, each rendered to PNG bytes with matplotlib's Agg canvas (no pyplot, no
-display, no global figure state).
+display, no global figure state); `render_figures` renders and writes every one of a run.
 
 Kept cheap for many classes: per-class ROC / PR curves are drawn only for <= 20 classes (beyond
 that only the micro and macro averages); confusion-matrix cells carry numbers only for <= 20
@@ -9,11 +9,13 @@ classes; curves are thinned to at most ~2,000 points each before drawing.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from cifarlab.atomic import write_atomic
 from cifarlab.evaluation.metrics import Curves
 
 PER_CLASS_CURVES_MAX = 20
@@ -168,13 +170,13 @@ def upscale_nearest(image: np.ndarray, tile: int = GRID_TILE) -> np.ndarray:
 def misclassified_png(images: np.ndarray, errors: list[dict],
                       maps: list[tuple[np.ndarray, np.ndarray]] | None = None) -> bytes:
     """Grid of the most confidently wrong images, each titled true / pred / confidence; with
-    `maps` (one (predicted-class map, true-class map) pair per error), each image is followed by
-    its two class-activation maps blended over it."""
+    `maps` (one (predicted-class map, true-class map) pair per error; None or empty: no maps), each
+    image is followed by its two class-activation maps blended over it."""
     from cifarlab.inference.cam import overlay_heatmap
 
-    panels = 1 if maps is None else 3
-    per_row = GRID_COLUMNS if maps is None else 2
-    shown = errors[: per_row * (5 if maps is None else 6)]
+    panels = 3 if maps else 1
+    per_row = 2 if maps else GRID_COLUMNS
+    shown = errors[: per_row * (6 if maps else 5)]
     columns = panels * max(1, min(per_row, len(shown)))
     rows = max(1, -(-len(shown) * panels // columns))
     fig = Figure(figsize=(2.1 * columns, 2.35 * rows + 0.4), layout="constrained")
@@ -186,7 +188,7 @@ def misclassified_png(images: np.ndarray, errors: list[dict],
     for i, err in enumerate(shown):
         image = upscale_nearest(images[err["index"]])
         cells = [(image, f"#{err['index']} true: {err['true']}\npred: {err['pred']} ({err['confidence']:.2f})")]
-        if maps is not None:
+        if maps:
             cells += [(overlay_heatmap(image, cam), f"map: {name}") for cam, name in
                       zip(maps[i], (err["pred"], err["true"]))]
         for ax, (picture, title) in zip(axes[i * panels:], cells):
@@ -211,3 +213,49 @@ def corruption_heatmap_png(section: dict) -> bytes:
     ratio = f", mean over the 15: {section['mean_15']:.1%}" if section["mean_15"] is not None else ""
     ax.set_title(f"Accuracy under corruptions (clean {section['clean_accuracy']:.1%}{ratio})", fontsize=9)
     return _png(fig)
+
+
+def _curves_caption(title: str, num_classes: int) -> str:
+    per_class = " per class," if num_classes <= PER_CLASS_CURVES_MAX else ""
+    return f"{title}, one-vs-rest{per_class} with micro and macro averages"
+
+
+def _misclassified_caption(explained: bool) -> str:
+    maps = ("; beside each, the class-activation maps of the predicted and of the true class"
+            if explained else "")
+    return ("Most confidently wrong images (upscaled, nearest neighbour): index, true class, "
+            "predicted class (confidence)" + maps)
+
+
+def render_figures(metrics: dict, curves: Curves, images: np.ndarray,
+                   maps: list[tuple[np.ndarray, np.ndarray]] | None,
+                   out_dir: str | Path) -> dict[str, tuple[str, bytes]]:
+    """Every figure of an evaluation, each written atomically to out_dir/NAME: NAME -> (caption,
+    PNG bytes), in report order. corruptions.png only when `metrics` has a corruptions section;
+    maps: those of misclassified_png (None: the model has no layers to explain)."""
+    class_names = [row["class"] for row in metrics["per_class"]]
+    matrix = metrics["confusion_matrix"]
+    figures = {
+        "confusion_matrix.png": ("Confusion matrix, counts",
+                                 confusion_matrix_png(np.array(matrix["counts"]), class_names, False)),
+        "confusion_matrix_normalized.png": (
+            "Confusion matrix, each row divided by the class's image count",
+            confusion_matrix_png(np.array(matrix["normalized"]), class_names, True)),
+        "per_class_accuracy.png": ("Accuracy per class (red: below overall accuracy)",
+                                   per_class_accuracy_png(metrics)),
+        "roc.png": (_curves_caption("ROC curves", len(class_names)), roc_png(curves, metrics, class_names)),
+        "pr.png": (_curves_caption("Precision-recall curves", len(class_names)),
+                   pr_png(curves, metrics, class_names)),
+        "reliability.png": (f"Reliability diagram: accuracy vs top-1 confidence, "
+                            f"{metrics['calibration']['bins']} equal-width bins",
+                            reliability_png(metrics["calibration"])),
+        "misclassified.png": (_misclassified_caption(maps is not None),
+                              misclassified_png(images, metrics["most_confident_errors"], maps)),
+    }
+    if "corruptions" in metrics:
+        figures["corruptions.png"] = ("Accuracy under CIFAR-10-C corruptions, per corruption and severity "
+                                      "(no test-time augmentation)",
+                                      corruption_heatmap_png(metrics["corruptions"]))
+    for name, (_, png) in figures.items():
+        write_atomic(Path(out_dir) / name, png)
+    return figures

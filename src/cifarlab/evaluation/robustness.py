@@ -1,5 +1,5 @@
 """Accuracy under CIFAR-10-C's corruptions: generated from the evaluated split with the published
-32x32 parameters (`cifarlab.data.corruptions`), or read from the official files.
+32x32 parameters (`cifarlab.evaluation.corruptions`), or read from the official files.
 
 The result is the `corruptions` section of metrics.json: accuracy per corruption x severity, the
 mean over the 15 main corruptions, the mean over all that were scored, and corrupted/clean.
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cifarlab.data.corruptions import CORRUPTIONS, corrupt, load_official
 from cifarlab.errors import CifarlabError
+from cifarlab.evaluation.corruptions import CORRUPTIONS, corrupt, load_official
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,13 @@ def stratified_subset(labels: np.ndarray, n: int | None, seed: int) -> np.ndarra
         return np.arange(len(labels))
     if n < 1:
         raise CifarlabError(f"--corruption-samples must be at least 1, got {n}")
-    from sklearn.model_selection import train_test_split
+    from cifarlab.data.sampling import seeded_sample
 
     counts = np.bincount(labels)
     stratify = labels if n >= np.count_nonzero(counts) and counts[counts > 0].min() >= 2 else None
-    index, _ = train_test_split(np.arange(len(labels)), train_size=n, random_state=seed, stratify=stratify)
-    return np.sort(index)
+    # the n left when the others are drawn out: the same subsets as scikit-learn's train_size=n
+    _, index = seeded_sample(len(labels), len(labels) - n, seed, stratify)
+    return index
 
 
 def _corrupted_sets(plan: CorruptionPlan, images: np.ndarray, labels: np.ndarray, index: np.ndarray):
@@ -95,7 +96,7 @@ def summarize(accuracy: dict[str, dict[str, float]], clean_accuracy: float, plan
     mean_all = float(np.mean(list(per_corruption.values())))
     return {
         "source": f"official files in {plan.official}" if plan.official else
-                  "generated with CIFAR-10-C's 32x32 parameters (cifarlab.data.corruptions)",
+                  "generated with CIFAR-10-C's 32x32 parameters (cifarlab.evaluation.corruptions)",
         "seed": plan.seed, "images_per_cell": samples,
         "severities": list(plan.severities), "corruptions": list(plan.names),
         "accuracy": accuracy, "mean_per_corruption": per_corruption,

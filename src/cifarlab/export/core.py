@@ -19,9 +19,11 @@ import numpy as np
 
 from cifarlab.errors import CifarlabError
 from cifarlab.export.parity import ParityResult, compare, sample_images
+from cifarlab.inference.choice import model_option
 from cifarlab.inference.keras_runtime import KerasClassifier
 from cifarlab.models.io import load_keras_model, require_keras_file, resolve_model_path
 from cifarlab.models.metadata import ModelMetadata, sidecar_path, write_sidecar
+from cifarlab.options import REQUIRED, Options, at_least, option
 
 FORMATS = ("litert", "onnx", "savedmodel")
 QUANTIZATIONS = ("none", "dynamic", "int8")
@@ -29,30 +31,31 @@ SUFFIX = {"litert": ".tflite", "onnx": ".onnx", "savedmodel": ""}
 
 
 @dataclass
-class ExportConfig:
-    format: str
-    model: Path | None = None
-    out: Path | None = None
-    quantize: str = "none"
-    calibration_data: str | None = None
-    samples: int = 500
-    seed: int = 0
+class ExportConfig(Options):
+    format: str = option(REQUIRED, "litert: .tflite for LiteRT; onnx: .onnx for ONNX Runtime; "
+                                   "savedmodel: a TensorFlow SavedModel folder", choices=FORMATS)
+    model: Path | None = model_option()
+    out: Path | None = option(None, "output file/folder (default: next to the model, e.g. "
+                                    "cifar10-fast.tflite, cifar10-fast.int8.tflite, "
+                                    "cifar10-fast_savedmodel)", metavar="PATH")
+    quantize: str = option("none", "litert only: dynamic = int8 weights; int8 = full-integer model "
+                                   "(needs --calibration-data)", choices=QUANTIZATIONS)
+    calibration_data: str | None = option(
+        None, "real images for int8 calibration and the parity check: a dataset (CIFAR "
+              "archive/folder, image folder) or image files/folder/glob", metavar="SOURCE")
+    samples: int = option(500, "images used for calibration and the parity check", metavar="N",
+                          check=at_least(1))
+    seed: int = option(0, "seed of the sample of images", cli=False)
 
-    def validate(self) -> None:
-        if self.format not in FORMATS:
-            raise CifarlabError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
-        if self.quantize not in QUANTIZATIONS:
-            raise CifarlabError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}")
+    def check(self) -> None:
         if self.quantize != "none" and self.format != "litert":
             raise CifarlabError(f"--quantize {self.quantize} is only available with --format litert; "
                                 "drop --quantize or export to litert")
         if self.quantize == "int8" and not self.calibration_data:
             raise CifarlabError("--quantize int8 needs real images to calibrate activation ranges; "
                                 "pass --calibration-data DATASET_OR_IMAGE_FOLDER (e.g. the training data)")
-        if self.samples < 1:
-            raise CifarlabError(f"--samples must be at least 1, got {self.samples}")
         if self.out is not None and self.format != "savedmodel" and \
-                self.out.suffix.lower() != SUFFIX[self.format]:
+                Path(self.out).suffix.lower() != SUFFIX[self.format]:
             raise CifarlabError(f"--out {self.out}: a {self.format} model file must end in "
                                 f"{SUFFIX[self.format]} (cifarlab picks the runtime by extension)")
 
@@ -139,10 +142,8 @@ def _savedmodel(model, meta, config, images, tmp_dir: Path):
 EXPORTERS = {"litert": _litert, "onnx": _onnx, "savedmodel": _savedmodel}
 
 
-def export_model(config: ExportConfig, log=None) -> tuple[Path, ParityResult]:
+def export_model(config: ExportConfig) -> tuple[Path, ParityResult]:
     """Export, check parity against Keras, write `<out>` and `<out>.json`; returns both."""
-    log = log or (lambda message: print(message, file=sys.stderr))
-    config.validate()
     source = resolve_model_path(config.model)
     require_keras_file(source, "export")
     model, meta = load_keras_model(source)

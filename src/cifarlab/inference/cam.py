@@ -59,6 +59,7 @@ DEFAULT_STAGES = {"cam": (-1,), "gradcam": (-2,), "layercam": (-3, -2)}
 # object, 0% other) where LayerCAM drifts to the other object in 15%.
 AUTO_METHOD = {"global_pool": "layercam", "other": "gradcam"}
 BATCH = 256
+HEATMAP_ALPHA = 0.45  # weight of the heatmap where it is blended over an image
 
 _SPATIAL_LAYERS = (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D,
                    keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D, keras.layers.ZeroPadding2D)
@@ -311,14 +312,17 @@ def resize_map(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def overlay_heatmap(image_rgb: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """The map coloured with OpenCV's JET colormap, blended over the RGB image with weight
-    `alpha` (uint8 RGB out). The map is resized to the image if their sizes differ."""
-    image_rgb = np.asarray(image_rgb)
-    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
-        raise CifarlabError(f"expected a uint8 RGB image (H, W, 3), got {image_rgb.dtype} {image_rgb.shape}")
-    if cam.shape != image_rgb.shape[:2]:
-        cam = resize_map(cam, image_rgb.shape[:2])
+def overlay_heatmap(image: np.ndarray, cam: np.ndarray, alpha: float = HEATMAP_ALPHA,
+                    bgr: bool = False) -> np.ndarray:
+    """The map coloured with OpenCV's JET colormap, blended over the uint8 image with weight
+    `alpha` (RGB in and out; BGR with `bgr`, as OpenCV frames are). The map is resized to the
+    image if their sizes differ."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise CifarlabError(f"expected a uint8 RGB image (H, W, 3), got {image.dtype} {image.shape}")
+    if cam.shape != image.shape[:2]:
+        cam = resize_map(cam, image.shape[:2])
     heat = cv2.applyColorMap(np.round(np.clip(cam, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)
-    heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
-    return cv2.addWeighted(heat, float(alpha), image_rgb, 1.0 - float(alpha), 0.0)
+    if not bgr:
+        heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
+    return cv2.addWeighted(heat, float(alpha), image, 1.0 - float(alpha), 0.0)

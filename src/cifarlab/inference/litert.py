@@ -6,6 +6,11 @@ The in-memory float32 conversion lives here because it is how this runtime runs 
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +20,34 @@ import numpy as np
 from cifarlab.errors import CifarlabError
 from cifarlab.inference.base import MetadataMixin, check_batch, default_threads, traced_call
 from cifarlab.models.metadata import ModelMetadata
+
+logger = logging.getLogger(__name__)
+
+
+def _not_trackable_obj_notice(record: logging.LogRecord) -> bool:
+    return "trackable_obj" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def runtime_info_to_debug():
+    """The LiteRT C++ runtime prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." to
+    file descriptor 2 when an interpreter is first allocated, and offers Python no log level:
+    capture fd 2 meanwhile, log its INFO lines at DEBUG and pass anything else on to stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.startswith("INFO: "):
+                    logger.debug("LiteRT: %s", line[len("INFO: "):])
+                elif line.strip():
+                    print(line, file=sys.stderr)
 
 
 def keras_to_tflite(model, input_size: tuple[int, int], batch: int | None = None,
@@ -28,7 +61,12 @@ def keras_to_tflite(model, input_size: tuple[int, int], batch: int | None = None
     import tensorflow as tf
 
     fn = traced_call(model, input_size, batch)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()])
+    absl = logging.getLogger("absl")
+    absl.addFilter(_not_trackable_obj_notice)  # the deprecation notice for the path chosen above
+    try:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()])
+    finally:
+        absl.removeFilter(_not_trackable_obj_notice)
     if configure is not None:
         configure(converter)
     try:
@@ -47,10 +85,14 @@ class LiteRTClassifier(MetadataMixin):
 
     def __init__(self, model_content: bytes | None = None, model_path: str | Path | None = None, *,
                  metadata: ModelMetadata, num_threads: int | None = None, source: str = ""):
-        from ai_edge_litert.interpreter import Interpreter
-
         self.metadata = metadata
         self.source = source or str(model_path)
+        with runtime_info_to_debug():
+            self._open(model_content, model_path, num_threads)
+
+    def _open(self, model_content: bytes | None, model_path, num_threads: int | None) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
         try:
             self._interp = Interpreter(model_content=model_content,
                                        model_path=None if model_content else str(model_path),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import sys
+import logging
 from pathlib import Path
 
 from cifarlab.errors import CifarlabError
@@ -18,6 +18,8 @@ BACKEND_HELP = ("runtime: auto = LiteRT for .keras and .tflite files when ai-edg
                 "to 1e-6), Keras otherwise; ONNX Runtime for .onnx files")
 RUNTIMES_BY_SUFFIX = {".keras": ("keras", "litert"), ".tflite": ("litert",), ".onnx": ("onnx",)}
 
+logger = logging.getLogger(__name__)
+
 
 @functools.cache
 def litert_preferred() -> bool:
@@ -31,12 +33,8 @@ def litert_preferred() -> bool:
     return not tf.config.list_physical_devices("GPU")
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
 def open_classifier(path: str | Path | None = None, backend: str = "auto", threads: int | None = None,
-                    log=_log) -> Classifier:
+                    log=logger.warning) -> Classifier:
     """Open a `.keras`, `.tflite` or `.onnx` model made by cifarlab (default: the shipped model).
 
     backend: auto (see BACKEND_HELP), keras, litert (a `.keras` file is converted in memory) or

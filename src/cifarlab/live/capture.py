@@ -15,6 +15,7 @@ it), and after that `read` raises `SourceLost`.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -32,6 +33,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cifarlab.errors import CifarlabError  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 try:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -245,12 +248,12 @@ class VideoSource:
                 break
             self._set_status(f"{what} {self.spec} lost - reconnecting (attempt {attempt}, "
                              f"giving up in {left:.0f}s)")
-            print(f"source: lost, reconnecting (attempt {attempt})", flush=True)
+            logger.info(f"source: lost, reconnecting (attempt {attempt})")
             cap, _ = _open_with_timeout(self._opener, min(self.open_timeout, max(0.5, left)))
             if cap is not None:
                 ok, image = cap.read()
                 if ok and image is not None:
-                    print("source: reconnected", flush=True)
+                    logger.info("source: reconnected")
                     self._set_status(None)
                     self._deliver(image, generation)
                     return cap

@@ -1,69 +1,100 @@
-"""Every setting of `cifarlab live` in one dataclass (the CLI fills it, tests build it directly)."""
+"""Every setting of `cifarlab live` in one dataclass: each option's default, help and check are
+declared here once; the CLI is built from it (`options.add_arguments`), tests build it directly."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from cifarlab.inference.open import BACKENDS
+from cifarlab.errors import CifarlabError
+from cifarlab.inference.choice import backend_option, model_option
+from cifarlab.live.roi import MIN_SIDE
+from cifarlab.live.teach import TRAIN_COMMAND_HELP
+from cifarlab.options import Options, at_least, between, option, parse_command
 
 WINDOW_NAME = "cifarlab live"
+TEACH = "collect and train in the window"
+
+
+def roi_problem(roi: tuple[int, ...]) -> str | None:
+    """What is wrong with an x, y, w, h region in frame pixels, or None."""
+    if len(roi) == 4 and min(roi[:2]) >= 0 and min(roi[2:]) >= MIN_SIDE:
+        return None
+    return (f"must be x,y,w,h in pixels (e.g. 100,50,200,200) with x and y >= 0 and w, h at least "
+            f"{MIN_SIDE}, got {','.join(map(str, roi))}")
+
+
+def seconds(help: str, default: float):
+    return option(default, help, metavar="SECONDS", check=at_least(0))
 
 
 @dataclass
-class LiveConfig:
-    model: Path | None = None
-    source: str = "auto"                    # auto (camera 0, else demo), camera index, video path, URL, "demo"
-    roi: tuple[int, int, int, int] | None = None  # x, y, w, h in frame pixels (None: centred square)
-    roi_size: float = 0.5                   # default ROI side as a fraction of the shorter frame side
-    backend: str = "auto"                   # see cifarlab.inference.open_classifier
-    window: bool = True                     # False: --no-window (headless)
-    record: Path | None = None              # annotated video out (mp4v)
-    jsonl: Path | None = None               # one JSON line per processed frame
-    smoothing: float = 0.0                  # EMA weight of the previous probabilities, 0 = off
-    threshold: float = 0.0                  # top-1 below this shows "uncertain"
-    mirror: bool = False
-    loop: bool = False                      # rewind video files at the end
-    max_frames: int | None = None
-    width: int | None = None                # requested camera resolution (demo: frame size)
-    height: int | None = None
-    threads: int | None = None              # inference threads (None: runtime default)
-    top_k: int = 3
-    snapshot_dir: Path = Path(".")
-    open_timeout: float = 10.0              # seconds to open a source
-    read_timeout: float = 5.0               # seconds without a frame before the source counts as lost
-    reconnect_timeout: float = 15.0         # keep trying to reconnect a lost camera/stream this long
-    realtime: bool | None = None            # pace video files at their FPS (None: when a window is shown)
-    data: str | None = None                 # demo: show this dataset's test photos (implies --source demo)
-    collect: Path | None = None             # keys 1-9 save the region into collect/<class>/, t trains
-    classes: tuple[str, ...] = ()           # --classes: collect classes besides the folders in `collect`
-    train_command: tuple[str, ...] | None = None  # what `t` runs (None: teach.DEFAULT_TRAIN_COMMAND)
-    watch_model: bool = True                # reload --model PATH when the file changes
+class LiveConfig(Options):
+    model: Path | None = model_option()
+    source: str = option("auto", "auto (the first camera, or the built-in demo scene when there is "
+                                 "none), a camera index, a video file, an rtsp://... or http://... "
+                                 "URL, or demo")
+    roi: tuple[int, int, int, int] | None = option(
+        None, "region to classify, in frame pixels (default: a centred square, see --roi-size)",
+        metavar="X,Y,W,H", check=roi_problem, exclusive="roi")
+    roi_size: float = option(0.5, "default region: a centred square this fraction of the shorter "
+                                  "frame side", metavar="FRACTION", check=between(0.05, 1.0),
+                             exclusive="roi")
+    backend: str = backend_option()
+    window: bool = option(True, "show the video in a window; --no-window: headless, no GUI (use "
+                                "with --record and/or --jsonl)")
+    record: Path | None = option(None, "write the annotated video (mp4v)", metavar="OUT.mp4")
+    jsonl: Path | None = option(None, "write one JSON line per classified frame (frame, timestamp, "
+                                      "label, confidence, top_k, inference_ms, roi)",
+                                metavar="PREDS.jsonl")
+    smoothing: float = option(0.0, "temporal smoothing: exponential moving average of the "
+                                   "probabilities, weight A of the past in [0, 1); 0 = off",
+                              metavar="A", check=between(0.0, 1.0, open_high=True))
+    threshold: float = option(0.0, "show 'uncertain' when the top probability is below T",
+                              metavar="T", check=between(0.0, 1.0))
+    mirror: bool = option(False, "flip the image left-right (selfie view)")
+    loop: bool = option(False, "restart a video file at its end")
+    max_frames: int | None = option(None, "stop after N processed frames", metavar="N",
+                                    check=at_least(1))
+    width: int | None = option(None, "requested camera frame width (demo: frame width; default 1280)",
+                               metavar="PX", check=at_least(1))
+    height: int | None = option(None, "requested camera frame height (demo: frame height; default "
+                                      "720)", metavar="PX", check=at_least(1))
+    threads: int | None = option(None, "inference (and OpenCV) threads (default: the runtime's)",
+                                 metavar="N", check=at_least(1))
+    top_k: int = option(3, "bars shown", metavar="K", check=at_least(1))
+    snapshot_dir: Path = option(Path("."), "where `s` saves snapshots", metavar="DIR")
+    open_timeout: float = seconds("give up opening a source after this long", 10.0)
+    read_timeout: float = seconds("a camera/stream silent this long counts as lost", 5.0)
+    reconnect_timeout: float = seconds("keep trying to reconnect a lost camera or stream this long, "
+                                       "then exit", 15.0)
+    realtime: bool | None = option(None, "pace video files at their FPS (None: when a window is shown)",
+                                   cli=False)
+    data: str | None = option(None, "demo scene (implied): show this dataset's test photos, a CIFAR "
+                                    "archive or image folder (default: the bundled CIFAR-10 test "
+                                    "sample)", metavar="SOURCE")
+    collect: Path | None = option(None, "keys 1-9 save the region into DIR/<class>/ and t trains a "
+                                        "model on DIR without leaving the window (created if "
+                                        "missing; added to if not)", metavar="DIR", group=TEACH)
+    classes: tuple[str, ...] = option((), "classes to collect, besides the class folders already in "
+                                          "DIR (keys follow: DIR's folders sorted, then these), e.g. "
+                                          "mug,phone,background", metavar="A,B,C", group=TEACH)
+    train_command: tuple[str, ...] | None = option(
+        None, f"what t runs, {{data}}, {{from}}, {{out}} and {{python}} filled in (default: "
+              f"{TRAIN_COMMAND_HELP})", metavar="CMD", parse=parse_command, group=TEACH)
+    watch_model: bool = option(True, "reload --model PATH when the file changes", cli=False)
 
     def __post_init__(self) -> None:
-        from cifarlab.errors import CifarlabError
+        super().__post_init__()
+        if self.data is not None:
+            self.source = "demo"  # --data implies the demo scene
 
-        if not 0.0 <= self.smoothing < 1.0:
-            raise CifarlabError(f"--smoothing must be in [0, 1), got {self.smoothing}")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise CifarlabError(f"--threshold must be in [0, 1], got {self.threshold}")
-        if not 0.05 <= self.roi_size <= 1.0:
-            raise CifarlabError(f"--roi-size must be in [0.05, 1], got {self.roi_size}")
-        if self.backend not in BACKENDS:
-            raise CifarlabError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise CifarlabError(f"--max-frames must be at least 1, got {self.max_frames}")
+    def check(self) -> None:
         if (self.width is None) != (self.height is None):
             raise CifarlabError("give --width and --height together")
-        if self.threads is not None and self.threads < 1:
-            raise CifarlabError(f"--threads must be at least 1, got {self.threads}")
-        if self.top_k < 1:
-            raise CifarlabError("top-k must be at least 1")
         if self.data is not None and self.source not in ("auto", "demo"):
             raise CifarlabError("--data shows a dataset in the demo scene; use it without --source "
                                 "(or with --source demo)")
-        if self.data is not None:
-            self.source = "demo"
         if self.classes and self.collect is None:
             raise CifarlabError("--classes names the classes to collect; use it with --collect DIR")
         if self.train_command is not None and not self.train_command:

@@ -1,9 +1,9 @@
 """Key `e`: the class-activation map of the region, blended over it on the video.
 
 A map (`cifarlab.inference.cam`, the measured-best method: LayerCAM, which needs a gradient and
-so the Keras model) costs ~12 ms on the shipped model, several frames' worth of inference. So it
-is computed on a worker thread from the latest region crop while the video goes on, and each
-frame only blends the newest map over the region (`blend`, the per-frame cost).
+so the Keras model) costs several frames' worth of inference (bench/results/live_latency.json).
+So it is computed on a worker thread from the latest region crop while the video goes on, and
+each frame only blends the newest map over the region (`blend`, the per-frame cost).
 """
 
 from __future__ import annotations
@@ -11,13 +11,10 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from cifarlab.inference.cam import CamExplainer, resize_map
+from cifarlab.inference.cam import CamExplainer, overlay_heatmap
 from cifarlab.models.io import require_keras_file
-
-ALPHA = 0.45  # weight of the heatmap in the blend
 
 
 class LiveExplainer:
@@ -54,9 +51,7 @@ class LiveExplainer:
 
 
 def blend(image: np.ndarray, roi: tuple[int, int, int, int], cam: np.ndarray) -> None:
-    """Blend `cam` (JET colours) over the region of the BGR frame, in place."""
+    """Blend `cam` over the region of the BGR frame, in place."""
     x, y, w, h = roi
     region = image[y : y + h, x : x + w]
-    heat = cv2.applyColorMap(np.round(resize_map(cam, region.shape[:2]) * 255).astype(np.uint8),
-                             cv2.COLORMAP_JET)
-    cv2.addWeighted(heat, ALPHA, region, 1.0 - ALPHA, 0.0, dst=region)
+    region[...] = overlay_heatmap(region, cam, bgr=True)

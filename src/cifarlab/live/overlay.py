@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from cifarlab.live.keys import help_line
 from cifarlab.live.predictor import UNCERTAIN, Prediction
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -23,7 +24,7 @@ RED = (60, 60, 255)
 GREEN = (80, 230, 80)
 BAR = (0, 200, 0)
 BAR_TOP = (0, 255, 255)
-HELP = "click: inference on/off | e: heatmap | space: pause | +/-: ROI size | s: snapshot | q/Esc: quit"
+HELP = help_line()
 
 
 @dataclass

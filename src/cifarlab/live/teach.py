@@ -1,27 +1,29 @@
-"""Train without leaving the live window, and pick up a changed model file.
+"""Key `t`: train on the collected images without leaving the live window.
 
-- `TrainingRun`: `t` in `--collect` mode starts `cifarlab train --data DIR --from PARENT --out
-  RUN --transfer head --quiet` as a separate process (the video never waits for it; `cifarlab.live` does not
-  import the training code). RUN is `DIR/.cifarlab-runs/<stamp>/` (hidden folders are no class
-  folders to the dataset reader), its output goes to `<stamp>.log` beside it. The app polls it
-  once per frame.
-- `BackgroundLoad`: opens a model (Keras load, LiteRT conversion, warm-up) on a thread, so the
-  old model keeps classifying until the new one is ready to swap in.
-- `ModelWatcher`: `--model PATH` is stat-ed once a second; a changed file is reloaded.
+- `Teacher`: one run at a time, on the `--collect` folder, from the Keras model running now
+  (else the shipped one); the app polls it once per frame and swaps the new model in
+  (`swap.ModelSwap`) when it has finished.
+- `TrainingRun`: `cifarlab train --data DIR --from PARENT --out RUN --transfer head --quiet` as a
+  separate process (the video never waits for it; `cifarlab.live` does not import the training
+  code). RUN is `DIR/.cifarlab-runs/<stamp>/` (hidden folders are no class folders to the
+  dataset reader), its output goes to `<stamp>.log` beside it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from cifarlab.errors import CifarlabError
+from cifarlab.live.collect import Collector
+from cifarlab.models.io import default_model_path
+
+logger = logging.getLogger(__name__)
 
 RUNS_FOLDER = ".cifarlab-runs"
 # --transfer head: a new head on features computed once takes seconds (the 30 s goal from t to
@@ -128,69 +130,56 @@ class TrainingRun:
                 self.proc.wait(timeout)
 
 
-class BackgroundLoad:
-    """`factory()` run on a daemon thread; `done` once it returned or raised."""
-
-    def __init__(self, factory: Callable[[], object], path: Path, kind: str):
-        self.path, self.kind = Path(path), kind
-        self.value = None
-        self.error: str | None = None
-        self.started = time.monotonic()
-        self._done = threading.Event()
-        self._factory = factory
-        threading.Thread(target=self._run, name=f"load-{kind}", daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            self.value = self._factory()
-        except CifarlabError as exc:
-            self.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - a bad file must not end the live session
-            self.error = f"{exc.__class__.__name__}: {exc}"
-        finally:
-            self._done.set()
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
+def parent_model(running: Path | None) -> Path | None:
+    """What `t` trains from: the Keras model running now, else the shipped one."""
+    if running is not None and Path(running).suffix.lower() == ".keras":
+        return Path(running)
+    default = default_model_path()
+    return default if default.is_file() else None
 
 
-def _stat(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
+class Teacher:
+    """Key `t`: at most one `TrainingRun` (`run`) on the collected images."""
 
+    def __init__(self, collector: Collector):
+        self.collector = collector
+        self.run: TrainingRun | None = None
+        self.started: float | None = None       # when the latest run was started
 
-class ModelWatcher:
-    """Says once when the file at `path` changed (modification time or size), after it has
-    stopped changing: unchanged since the previous check, or last modified `settle` seconds
-    ago (a file renamed into place is complete at once; one being copied is waited for)."""
+    def start(self, running: Path | None, command: tuple[str, ...] | None = None) -> None:
+        """Train from the model at `running` with `command` (None: DEFAULT_TRAIN_COMMAND); a
+        CifarlabError says why it cannot."""
+        classes, why = self.collector.trainable()
+        if why is not None:
+            raise CifarlabError(f"cannot train yet: {why}")
+        parent = parent_model(running)
+        if parent is None:
+            raise CifarlabError("no .keras model to train from (run with --model PATH.keras)")
+        root = self.collector.root
+        self.run = TrainingRun(command or DEFAULT_TRAIN_COMMAND, root, parent, root / RUNS_FOLDER)
+        self.started = self.run.started
+        counts = self.collector.counts
+        logger.info(f"teach: training on {sum(counts[n] for n in classes)} images "
+                    f"({', '.join(f'{n} {counts[n]}' for n in classes)}) from {parent} -> "
+                    f"{self.run.out} (log {self.run.log_path})")
 
-    def __init__(self, path: str | Path, interval: float = 1.0, settle: float = 0.5,
-                 clock=time.monotonic, wall=time.time):
-        self.path = Path(path)
-        self.interval, self.settle = interval, settle
-        self.clock, self.wall = clock, wall
-        self.seen = _stat(self.path)
-        self._pending: tuple[int, int] | None = None
-        self._next = clock() + interval
+    def finished(self) -> TrainingRun | None:
+        """The run whose process has just ended (once), else None."""
+        run = self.run
+        if run is None or run.poll() is None:
+            return None
+        self.run = None
+        return run
 
-    def changed(self) -> bool:
-        now = self.clock()
-        if now < self._next:
-            return False
-        self._next = now + self.interval
-        st = _stat(self.path)
-        if st is None or st == self.seen:
-            self._pending = None
-            return False
-        if st != self._pending and self.wall() - st[0] / 1e9 < self.settle:
-            self._pending = st
-            return False
-        self.seen, self._pending = st, None
-        return True
+    def progress(self) -> str | None:
+        """`training... 12 s (epoch 3)` while a run is going."""
+        if self.run is None:
+            return None
+        epochs = self.run.epochs()
+        return f"training... {self.run.elapsed:.0f} s" + (f" (epoch {epochs})" if epochs else "")
+
+    def stop(self) -> None:
+        if self.run is not None:
+            self.run.stop()
+            logger.info(f"teach: training stopped ({self.run.out} is incomplete)")
+            self.run = None

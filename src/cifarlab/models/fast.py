@@ -12,6 +12,9 @@ Each trick, once:
   scale-free anyway, and the biases alone get a boosted learning rate (training/optim.py).
 - Identity ("dirac") initialisation of the first filters of each conv: the network starts close
   to a shallow one and deepens as it trains.
+- BatchNorm on TensorFlow's fused kernel and GELU with an XLA-fused analytic gradient
+  (models/layers.py): the same function as Keras's layers at a fraction of their training cost;
+  `layers="keras"` builds the network with Keras's own layers, as models trained before were.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from cifarlab.models.layers import DEFAULT_LAYER_SET, LayerSet, layer_set
 from cifarlab.models.registry import normalized_input, register, softmax_head
 
 WHITENING_PATCH = 2
@@ -68,31 +72,33 @@ def dirac_init(conv: keras.layers.Conv2D) -> None:
     conv.kernel.assign(kernel)
 
 
-def conv_bn_gelu(x, filters: int, pool: bool):
+def conv_bn_gelu(x, filters: int, pool: bool, layers: LayerSet):
     conv = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)
     x = conv(x)
     dirac_init(conv)
     if pool:
         x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.BatchNormalization(momentum=0.6, epsilon=1e-5, scale=False)(x)
-    return keras.layers.Activation("gelu")(x)
+    x = layers.norm(momentum=0.6, epsilon=1e-5, scale=False)(x)
+    return layers.activation()(x)
 
 
 @register("fast", "airbench-style network for accuracy per CPU-minute", RECIPE,
           options=("widths", "whitening_eps"), init_from_data=True)
 def fast_net(input_size, num_classes, mean, std, widths=(64, 256, 256), whitening_eps: float = 5e-4,
-             init_images: np.ndarray | None = None, temperature: float = 1.0) -> keras.Model:
+             init_images: np.ndarray | None = None, temperature: float = 1.0,
+             layers: str | LayerSet = DEFAULT_LAYER_SET) -> keras.Model:
+    layers = layer_set(layers)
     inputs, x = normalized_input(input_size, mean, std)
     stem = keras.layers.Conv2D(2 * WHITENING_PATCH**2 * 3, WHITENING_PATCH, padding="valid",
                                use_bias=True, name="whiten")
-    x = keras.layers.Activation("gelu")(stem(x))
+    x = layers.activation()(stem(x))
     if init_images is not None:
         kernel = whitening_kernel(init_images, mean, std, whitening_eps)
         stem.set_weights([kernel, np.zeros(24, np.float32)])
     stem.trainable = False
     for width in widths:
-        x = conv_bn_gelu(x, width, pool=True)
-        x = conv_bn_gelu(x, width, pool=False)
+        x = conv_bn_gelu(x, width, pool=True, layers=layers)
+        x = conv_bn_gelu(x, width, pool=False, layers=layers)
     x = keras.layers.GlobalMaxPooling2D()(x)
     x = keras.layers.Dense(num_classes, use_bias=False, name="logits")(x)
     x = keras.layers.Rescaling(1 / 9, name="temper")(x)  # small initial logits: no early saturation

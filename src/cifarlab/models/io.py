@@ -48,6 +48,8 @@ def load_keras_model(path: str | Path):
     """(keras model, ModelMetadata), loaded in safe mode (no arbitrary code from the file)."""
     import keras
 
+    import cifarlab.models.layers  # noqa: F401  (registers cifarlab's layers for safe mode)
+
     meta = read_metadata(path)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)

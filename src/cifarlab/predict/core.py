@@ -23,7 +23,9 @@ import numpy as np
 from cifarlab.data.files import gather_inputs, load_resized
 from cifarlab.errors import CifarlabError
 from cifarlab.inference import open_classifier, top_k
+from cifarlab.inference.choice import backend_option, model_option
 from cifarlab.models.io import require_keras_file, resolve_model_path
+from cifarlab.options import REQUIRED, Options, at_least, option
 from cifarlab.predict.explain import ExplainWriter
 
 FORMATS = ("table", "json", "csv")
@@ -31,26 +33,27 @@ PROGRESS_MIN_FILES = 100  # show a progress bar only when there is something to 
 
 
 @dataclass
-class PredictConfig:
-    paths: list[str]
-    model: Path | None = None
-    backend: str = "auto"
-    top_k: int = 1
-    format: str = "table"
-    batch_size: int = 64
-    progress: bool = True
-    explain: Path | None = None       # write class-activation maps here (predict/explain.py)
-    explain_class: str | None = None  # explain this class instead of each image's top one
+class PredictConfig(Options):
+    paths: list[str] = option(REQUIRED, "image files, folders (recursive) or glob patterns (quote them)",
+                              metavar="PATH", positional="+")
+    model: Path | None = model_option()
+    backend: str = backend_option()
+    top_k: int = option(1, "labels per image, most probable first", metavar="K", check=at_least(1))
+    format: str = option("table", "output format on stdout (json and csv are machine-readable)",
+                         choices=FORMATS)
+    batch_size: int = option(64, "images decoded and classified together", metavar="B",
+                             check=at_least(1))
+    progress: bool = option(True, "a progress bar on stderr (shown for 100+ files only)")
+    explain: Path | None = option(
+        None, "also write each image's class-activation map into DIR: <name>.cam.png (the map "
+              "blended over the image, with label and confidence) and <name>.cam.npy (float32, "
+              "the image's own height x width, 0..1); needs a .keras model", metavar="DIR")
+    explain_class: str | None = option(None, "explain this class instead of each image's predicted one",
+                                       metavar="NAME")
 
-    def validate(self) -> None:
+    def check(self) -> None:
         if not self.paths:
             raise CifarlabError("no input given; pass image files, folders or glob patterns")
-        if self.top_k < 1:
-            raise CifarlabError(f"--top-k must be at least 1, got {self.top_k}")
-        if self.batch_size < 1:
-            raise CifarlabError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.format not in FORMATS:
-            raise CifarlabError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         if self.explain_class is not None and self.explain is None:
             raise CifarlabError("--explain-class needs --explain DIR (where the maps are written)")
 
@@ -143,7 +146,6 @@ def run_predict(config: PredictConfig, out=None, err=None) -> int:
     """Classify, print the rows, return 0 if every input was classified, 1 if any failed."""
     out = out or sys.stdout
     err = err or sys.stderr
-    config.validate()
     items = gather_inputs(config.paths)
     # The maps come from the Keras model's layers, so explaining runs the model in Keras.
     if config.explain:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from cifarlab.errors import CifarlabError
+
 
 @keras.saving.register_keras_serializable("cifarlab")
 class Triangle(keras.optimizers.schedules.LearningRateSchedule):
@@ -82,3 +84,30 @@ class LookaheadReset(keras.callbacks.Callback):
         steps = getattr(optimizer, "lookahead_steps", 0)
         if steps and int(keras.ops.convert_to_numpy(optimizer.iterations)) % steps == 0:
             optimizer.finalize_variable_values(self.model.trainable_weights)
+
+
+def make_schedule(cfg, steps_per_epoch: int):
+    """The learning rate (a schedule or a constant) of `cfg.schedule`."""
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.schedule == "triangle":
+        return Triangle(cfg.lr, total_steps)
+    if cfg.schedule == "warmup-cosine":
+        warmup = max(1, int(cfg.warmup_epochs * steps_per_epoch))
+        return keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=cfg.lr / 10, warmup_target=cfg.lr, warmup_steps=warmup,
+            decay_steps=max(1, total_steps - warmup), alpha=0.0)
+    if cfg.schedule in ("constant", "plateau"):
+        return cfg.lr
+    raise CifarlabError(f"unknown schedule {cfg.schedule!r}; use triangle, warmup-cosine, constant or plateau")
+
+
+def make_optimizer(cfg, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    lr = make_schedule(cfg, steps_per_epoch)
+    wd = cfg.weight_decay or None
+    if cfg.optimizer == "sgd":
+        return BiasBoostSGD(lr, momentum=cfg.momentum, bias_scaler=cfg.bias_scaler,
+                            lookahead_steps=cfg.lookahead_steps, total_steps=cfg.epochs * steps_per_epoch,
+                            weight_decay=wd)
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(lr, weight_decay=wd)
+    raise CifarlabError(f"unknown optimizer {cfg.optimizer!r}; use sgd or adam")

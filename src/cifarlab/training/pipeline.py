@@ -3,6 +3,8 @@
 Because every epoch's order and augmentation are a pure function of the seed and the epoch
 number, a run resumed from a checkpoint sees exactly the batches an uninterrupted run would.
 Augmentation is done on whole uint8 batches (vectorized), which keeps both cores on the maths.
+Images are read a batch at a time (`rows`), so a memory-mapped dataset larger than memory trains:
+the pipeline holds index arrays, never a copy of the images.
 
 The robustness augmentations (noise, contrast, blur) mirror the camera-like corruptions of
 CIFAR-10-C. They are written as stateless TensorFlow ops instead of Keras' preprocessing layers:
@@ -114,13 +116,23 @@ class Augment:
         return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
 
 
-def train_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int,
+def rows_of(images, index: tf.Tensor) -> tf.Tensor:
+    """images[index] as a tensor, read by NumPy: only those rows of a memory map are touched."""
+    batch = tf.numpy_function(lambda i: np.asarray(images[i]), [index], tf.as_dtype(images.dtype),
+                              stateful=False)
+    batch.set_shape([index.shape[0], *images.shape[1:]])
+    return batch
+
+
+def train_dataset(images, labels: np.ndarray, num_classes: int, batch_size: int,
                   seed: int, first_epoch: int, epochs: int, augment: Augment) -> tf.data.Dataset:
-    """Batches for epochs first_epoch..epochs-1, one-hot labels (for label smoothing)."""
+    """Batches for epochs first_epoch..epochs-1, one-hot labels (for label smoothing).
+
+    images: an array, a memory map or a `Split.rows` selection: anything indexed by row numbers.
+    """
     n = len(labels)
     steps = n // batch_size  # drop the ragged last batch: constant shapes, one trace
-    x = tf.constant(images)
-    y = tf.one_hot(tf.constant(labels), num_classes)
+    y = tf.constant(labels)
     # Alternating flip (airbench): a random half is mirrored in even epochs, the other half in odd
     # ones, so every two epochs show each image both ways instead of leaving it to chance.
     first_flip = tf.random.stateless_uniform([n], tf.constant([seed, -1], tf.int64)) < 0.5
@@ -134,7 +146,7 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batc
         return batches.enumerate().map(lambda i, idx: augmented_batch(epoch, i, idx))
 
     def augmented_batch(epoch, step, idx):
-        batch = tf.gather(x, idx)
+        batch = rows_of(images, idx)
         key = tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + epoch, step])
         if augment.flip:
             batch = flip_batch(batch, tf.not_equal(tf.gather(first_flip, idx), epoch % 2 == 1))
@@ -148,12 +160,19 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batc
             batch = contrast_batch(batch, augment.contrast, key + 20)
         if augment.noise:
             batch = noise_batch(batch, augment.noise, key + 30)
-        return batch, tf.gather(y, idx)
+        return batch, tf.one_hot(tf.gather(y, idx), num_classes)
 
     epochs_ds = tf.data.Dataset.range(first_epoch, epochs)
     return epochs_ds.flat_map(epoch_batches).prefetch(2)
 
 
-def eval_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_tensor_slices((images, tf.one_hot(labels, num_classes)))
-    return ds.batch(batch_size).prefetch(2)
+def eval_dataset(images, labels: np.ndarray, num_classes: int, batch_size: int) -> tf.data.Dataset:
+    """Batches in order (the last one ragged) of any array-like `images`, read batch by batch."""
+    n = len(labels)
+    y = tf.constant(labels)
+
+    def batch(start: tf.Tensor):
+        index = tf.range(start, tf.minimum(start + batch_size, n))
+        return rows_of(images, index), tf.one_hot(tf.gather(y, index), num_classes)
+
+    return tf.data.Dataset.range(0, n, batch_size).map(batch).prefetch(2)

@@ -1,0 +1,137 @@
+"""Every training recipe, by name, in one place (as timm's default configs, airbench's `hyp`).
+
+A recipe holds values of `TrainConfig`'s recipe fields; it may inherit from another and override
+fields. `cifarlab train --recipe NAME` picks one (default: the recipe named like `--model`), any
+flag given by hand wins, and `cifarlab train --print-config` shows where each value came from.
+The small-data adjustment (`SmallData`) is declared here too: its constants are part of a recipe.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from cifarlab.errors import CifarlabError
+
+
+@dataclass(frozen=True)
+class SmallData:
+    """How a recipe adapts to few training images (applied by `training.small_data`)."""
+
+    min_steps_per_epoch: int = 4     # the batch is lowered until an epoch has this many steps...
+    smallest_batch: int = 8          # ...but not below this
+    min_steps: int = 300             # a run whose batch was lowered takes at least this many steps...
+    max_epochs: int = 400            # ...within at most this many epochs
+    val_images_per_class: int = 5    # validation share raised to hold this many per class...
+    max_val_share: float = 0.2       # ...but never above this share of the training images
+    bn_windows: int | None = 10      # BatchNorm momentum at most 1 - this/(steps of the run)
+    scale_lr: bool = True            # SGD learning rate x batch/recipe batch (linear scaling rule)
+    min_steps_at_any_batch: bool = False  # epochs raised to min_steps even at the recipe's batch
+    warmup_share: float | None = None     # warm-up epochs set to this share of the chosen epochs
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    summary: str
+    model: str | None                # the architecture it trains; None: the --from model's
+    values: dict = field(default_factory=dict)
+    small_data: SmallData = SmallData()
+    transfer: bool = False           # starts from a trained model (--from)
+
+
+_RECIPES: dict[str, Recipe] = {}
+
+
+def declare(name: str, summary: str, *, base: str | None = None, model: str | None = None,
+            small_data: SmallData | None = None, transfer: bool | None = None, **values) -> Recipe:
+    """Register a recipe; with `base`, start from that recipe's values and override."""
+    parent = _RECIPES[base] if base else None
+    recipe = Recipe(
+        name, summary, model if model or not parent else parent.model,
+        {**(parent.values if parent else {}), **values},
+        small_data or (parent.small_data if parent else SmallData()),
+        transfer if transfer is not None else bool(parent and parent.transfer))
+    _RECIPES[name] = recipe
+    return recipe
+
+
+# airbench94's recipe (Keller Jordan), restated for a Keras mean loss.
+declare(
+    "fast", "airbench94's recipe: 10 epochs of the `fast` network (models/fast.py)", model="fast",
+    epochs=10, batch_size=1024,
+    widths=(64, 256, 256),   # airbench94's widths
+    optimizer="sgd", lr=1.5,  # airbench's 11.5 per 1024 examples on a summed loss = 1.5 on a mean
+    momentum=0.85,
+    weight_decay=0.0089,     # decoupled: the same 1.3%-per-step shrink at peak as airbench's L2
+    bias_scaler=64.0,        # BatchNorm biases at 64x the learning rate (training/optim.py)
+    lookahead_steps=5,       # lookahead weight averaging, ramping in over the run
+    schedule="triangle",     # linear warm-up over 23% of the steps, then linear decay
+    warmup_epochs=0.0,
+    label_smoothing=0.2,     # soft targets: better accuracy in few epochs...
+    calibrate=True,          # ...but under-confident: a temperature fitted on val fixes that
+    flip=True, translate=2,  # alternating flip + 2-pixel translation (training/pipeline.py)
+    cutout=0,                # off: in 10 epochs the model does not yet overfit enough to need it
+    val_fraction=0.02,       # 1,000 CIFAR images: enough to calibrate and watch
+    early_stopping_patience=0, plateau_patience=0, plateau_factor=0.5,
+    whitening_eps=5e-4,      # airbench's; larger values damp the noise-amplifying directions
+    noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=False,
+)
+
+# The shipped model (scripts/ship_model.sh): robust to camera-like corruptions.
+declare(
+    "fast-robust", "`fast` for 18 epochs with noise, contrast and blur augmentation and a damped "
+    "whitening stem: the shipped models/cifar10-fast.keras", base="fast",
+    epochs=18,
+    noise=0.1, contrast=0.3, blur=0.3,  # camera-like corruptions, learned (training/pipeline.py)
+    whitening_eps=0.1,       # the stem amplifies pixel noise far less (bench/whitening_noise.py)
+)
+
+# The network and recipe the project was first described with.
+declare(
+    "baseline", "conv + batch norm + dropout + dense softmax; Adam, early stopping, LR reduction",
+    model="baseline",
+    epochs=60, batch_size=64, lr=1e-3, optimizer="adam", schedule="plateau",
+    early_stopping_patience=8, plateau_patience=3, plateau_factor=0.5, warmup_epochs=0.0,
+    momentum=0.9, bias_scaler=1.0, lookahead_steps=0,
+    label_smoothing=0.0, calibrate=False, flip=False, translate=0, cutout=0, val_fraction=0.1,
+    weight_decay=0.0, dropout=0.25, noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=False,
+)
+
+# --from MODEL --transfer head: a new head fitted on features computed once (seconds; live `t`).
+declare(
+    "head", "learn new classes from a trained model: fit only a new head (logistic regression on "
+    "the frozen features of each image and its mirror image)", transfer=True,
+    epochs=0, batch_size=32, lr=0.005, optimizer="sgd", momentum=0.9, bias_scaler=1.0,
+    lookahead_steps=0, schedule="warmup-cosine", warmup_epochs=0.0, weight_decay=0.0,
+    label_smoothing=0.1, calibrate=True, flip=True, translate=2, cutout=0, val_fraction=0.0,
+    early_stopping_patience=0, plateau_patience=0, plateau_factor=0.5,
+    noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=True,
+    small_data=SmallData(val_images_per_class=0, bn_windows=None),
+)
+
+# --from MODEL --transfer finetune (the default): that head, then 300 steps of the whole network.
+declare(
+    "finetune", "learn new classes from a trained model: the head above, then the whole network "
+    "for 300 steps at a small learning rate (bench/results/transfer.json)", base="head",
+    epochs=10,               # at least; raised to 300 steps (SmallData below)
+    lr=0.005,                # 0.01 diverged: with BatchNorm frozen the net is not scale-invariant
+    freeze_batchnorm=True,   # batches of 8-32 new images give noisy statistics; keep the parent's
+    small_data=SmallData(max_epochs=100, val_images_per_class=0, bn_windows=None, scale_lr=False,
+                         min_steps_at_any_batch=True, warmup_share=0.1),
+)
+
+TRANSFER_MODES = ("head", "finetune")
+DEFAULT_TRANSFER = "finetune"  # 4-5 points above head at 10-100 images per class (bench/results/transfer.json)
+
+
+def recipes() -> dict[str, Recipe]:
+    return dict(_RECIPES)
+
+
+def get_recipe(name: str) -> Recipe:
+    if name in _RECIPES:
+        return _RECIPES[name]
+    close = difflib.get_close_matches(name, _RECIPES, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise CifarlabError(f"unknown recipe {name!r}; {hint}known recipes: {', '.join(_RECIPES)}")

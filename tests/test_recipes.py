@@ -1,0 +1,79 @@
+"""Named recipes: declared once, inheriting, each printable with where its values come from."""
+
+from __future__ import annotations
+
+import pytest
+
+from cifarlab.cli.main import main
+from cifarlab.errors import CifarlabError
+from cifarlab.training import recipes as recipes_module
+from cifarlab.training.config import TrainConfig, check_recipes
+from cifarlab.training.recipes import declare, get_recipe, recipes
+
+
+def rows(text: str) -> dict[str, tuple[str, str]]:
+    """flag -> (value, source) of a --print-config table."""
+    found = {}
+    for line in text.splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2 and not line.startswith("("):
+            value, _, source = parts[1].rpartition("  ")
+            found[parts[0]] = (value.strip(), source.strip())
+    return found
+
+
+@pytest.mark.parametrize("name", list(recipes()))
+def test_every_recipe_prints_its_resolved_config(name, capsys):
+    assert main(["train", "--recipe", name, "--print-config"]) == 0
+    table = rows(capsys.readouterr().out)
+    assert table["recipe"][0] == name
+    for field, value in get_recipe(name).values.items():
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        flag = field.replace("_", "-")
+        assert table[flag] == (shown, f"recipe {name}"), flag
+
+
+def test_a_flag_wins_over_the_recipe_and_says_so(capsys):
+    assert main(["train", "--recipe", "fast-robust", "--epochs", "3", "--print-config"]) == 0
+    table = rows(capsys.readouterr().out)
+    assert table["epochs"] == ("3", "flag")
+    assert table["noise"] == ("0.1", "recipe fast-robust")
+
+
+def test_small_data_rule_is_named_as_the_source(tmp_path, capsys):
+    from test_small_data import write_flat
+
+    root = write_flat(tmp_path / "flat", {"a": 20, "b": 20})
+    assert main(["train", "--data", str(root), "--print-config"]) == 0
+    table = rows(capsys.readouterr().out)
+    assert table["batch-size"][1].startswith("small-data rule")
+    assert int(table["batch-size"][0]) < 1024
+
+
+def test_the_shipped_recipe_inherits_from_fast_and_overrides():
+    fast, robust = get_recipe("fast").values, get_recipe("fast-robust").values
+    changed = {k for k in fast if fast[k] != robust[k]}
+    assert changed == {"epochs", "noise", "contrast", "blur", "whitening_eps"}
+    assert get_recipe("fast-robust").model == "fast"
+    assert get_recipe("finetune").transfer and get_recipe("finetune").values["batch_size"] == 32
+
+
+def test_a_recipe_missing_a_field_fails_the_check(monkeypatch):
+    check_recipes()
+    monkeypatch.setattr(recipes_module, "_RECIPES", dict(recipes_module._RECIPES))
+    values = {k: v for k, v in get_recipe("fast").values.items() if k != "lr"}
+    declare("broken", "test", model="fast", **values)
+    with pytest.raises(TypeError, match="does not set \\['lr'\\]"):
+        check_recipes()
+
+
+def test_unknown_recipe_suggests_the_closest(capsys):
+    assert main(["train", "--recipe", "fast-robst", "--print-config"]) == 2
+    assert "did you mean 'fast-robust'" in capsys.readouterr().err
+
+
+def test_recipe_and_model_must_agree():
+    with pytest.raises(CifarlabError, match="trains the fast model"):
+        TrainConfig(recipe="fast-robust", model="baseline")
+    with pytest.raises(CifarlabError, match="trains from scratch"):
+        TrainConfig(recipe="fast", from_model="x.keras")
