@@ -1,17 +1,18 @@
-"""Shared fixtures: the shared CIFAR-10 copy, small generated datasets and a tiny trained model."""
+"""Shared fixtures: the shared CIFAR-10 copy, small generated datasets, a tiny trained model and
+a local HTTP server. Shared functions (not fixtures) are in tests/helpers/."""
 
 from __future__ import annotations
 
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers.images import write_image_folder
+from helpers.paths import SHARED_CIFAR
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_CIFAR = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg"
 
 
 @pytest.fixture(autouse=True)
@@ -25,42 +26,6 @@ def shared_cifar() -> Path:
     if not SHARED_CIFAR.is_dir():
         pytest.skip(f"{SHARED_CIFAR} is absent (CI provides ../shared/datasets)")
     return SHARED_CIFAR
-
-
-def shapes_images(n: int, size: int = 48, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Generated 3-class images: a filled circle, square or triangle on a noisy background."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 80, (n, size, size, 3), dtype=np.uint8)
-    labels = np.arange(n) % 3
-    for image, label in zip(images, labels):
-        color = tuple(int(c) for c in rng.integers(150, 256, 3))
-        c, r = rng.integers(size // 3, 2 * size // 3, 2), int(rng.integers(size // 6, size // 3))
-        if label == 0:
-            cv2.circle(image, (int(c[0]), int(c[1])), r, color, -1)
-        elif label == 1:
-            cv2.rectangle(image, (int(c[0] - r), int(c[1] - r)), (int(c[0] + r), int(c[1] + r)), color, -1)
-        else:
-            pts = np.array([[c[0], c[1] - r], [c[0] - r, c[1] + r], [c[0] + r, c[1] + r]], np.int32)
-            cv2.fillPoly(image, [pts], color)
-    return images, labels
-
-
-SHAPE_CLASSES = ["circle", "square", "triangle"]
-
-
-def write_image_folder(root: Path, splits: dict[str, int], size: int = 48, ext: str = ".png") -> Path:
-    """ROOT/<split>/<class>/<i>.png with generated shapes; returns ROOT."""
-    import cv2
-
-    for s, (split, n) in enumerate(splits.items()):
-        images, labels = shapes_images(n, size, seed=s)
-        for i, (image, label) in enumerate(zip(images, labels)):
-            folder = root / split / SHAPE_CLASSES[label]
-            folder.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(folder / f"{i:04d}{ext}"), image[..., ::-1])
-    return root
 
 
 @pytest.fixture(scope="session")
@@ -92,3 +57,32 @@ def tiny_model(tmp_path_factory, shapes_folder) -> Path:
         class_names=tuple(data.class_names), input_size=(32, 32), mean=tuple(mean.tolist()),
         std=tuple(std.tolist()), dataset_fingerprint=data.fingerprint, dataset_format=data.format,
         model="fast", command="tests/conftest.py tiny_model", version="test", created="test"))
+
+
+@pytest.fixture()
+def server():
+    """A local HTTP server; set `server.routes[path] = (body, content_length_or_None)`."""
+    routes: dict[str, tuple[bytes, int | None]] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server API
+            if self.path not in routes:
+                self.send_error(404, "not here")
+                return
+            body, length = routes[self.path]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body) if length is None else length))
+            self.end_headers()
+            self.wfile.write(body)  # then the connection closes (HTTP/1.0)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    httpd.routes = routes
+    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()

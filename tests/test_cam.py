@@ -143,6 +143,7 @@ def held_out():
     return pointing_data(300, seed=7)
 
 
+@pytest.mark.slow
 def test_pointing_game_trained_model_points_at_the_object(trained, held_out):
     from cifarlab.inference.cam import CamExplainer
 
@@ -155,6 +156,7 @@ def test_pointing_game_trained_model_points_at_the_object(trained, held_out):
     assert score >= 0.9, f"auto CAM points at the object in only {score:.1%} of images"
 
 
+@pytest.mark.slow
 def test_pointing_game_fails_with_shuffled_weights(trained, held_out):
     from cifarlab.inference.cam import CamExplainer
 
@@ -165,6 +167,7 @@ def test_pointing_game_fails_with_shuffled_weights(trained, held_out):
     assert trained_score - shuffled_score > 0.3, f"trained {trained_score:.1%} vs shuffled {shuffled_score:.1%}"
 
 
+@pytest.mark.slow
 def test_class_index_selects_the_object_of_that_class(trained):
     from cifarlab.inference.cam import CamExplainer
 
@@ -184,6 +187,7 @@ def test_class_index_selects_the_object_of_that_class(trained):
                                atol=1e-6)
 
 
+@pytest.mark.slow
 def test_maps_shapes_range_and_one_pass_probabilities(trained, held_out):
     from cifarlab.inference.cam import METHODS, CamExplainer
 
@@ -200,6 +204,7 @@ def test_maps_shapes_range_and_one_pass_probabilities(trained, held_out):
     assert maps.shape == (0, SIZE, SIZE) and probabilities.shape == (0, len(SHAPES))
 
 
+@pytest.mark.slow
 def test_plain_cam_equals_gradcam_at_the_global_max_pool(trained, held_out):
     """Behind a global max-pool the logit's gradient is the Dense column at each channel's
     argmax, so its spatial mean is the Dense column / (h*w): Grad-CAM at the last stage and
@@ -212,6 +217,7 @@ def test_plain_cam_equals_gradcam_at_the_global_max_pool(trained, held_out):
     np.testing.assert_allclose(cam, gradcam, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_feature_stages_know_where_their_cells_sit(trained):
     from cifarlab.inference.cam import feature_stages
 
@@ -220,7 +226,7 @@ def test_feature_stages_know_where_their_cells_sit(trained):
     assert [s.size for s in stages] == [(31, 31), (15, 15), (7, 7), (3, 3)]
     assert [s.offset for s in stages] == [(0.5, 0.5), (1.0, 1.0), (2.0, 2.0), (4.0, 4.0)]
     assert [s.jump for s in stages] == [(1.0, 1.0), (2.0, 2.0), (4.0, 4.0), (8.0, 8.0)]
-    assert all(type(s.layer).__name__ == "Activation" for s in stages)  # block outputs, not convs
+    assert all(type(s.layer).__name__ == "GELU" for s in stages)  # block outputs (models/layers.py), not convs
 
 
 def test_gradcam_and_layercam_on_the_baseline_architecture():
@@ -246,6 +252,7 @@ def test_gradcam_and_layercam_on_the_baseline_architecture():
     assert auto.stages[0].size == (8, 8)  # stage -2 of 32/16/8/4: the last 4x4 is too coarse
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_clear_errors(trained):
     from cifarlab.errors import CifarlabError
     from cifarlab.inference.cam import CamExplainer

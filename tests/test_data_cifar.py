@@ -1,7 +1,6 @@
 """Official CIFAR formats (python, binary, CIFAR-100; archive and folder), pickle safety, errors.
 
-The `make_*` builders write tiny fakes laid out exactly like the official releases (python
-batches pickled with protocol 2, bytes keys, NumPy uint8 data); other test files import them.
+The fakes laid out like the official releases come from tests/helpers/cifar.py.
 """
 
 from __future__ import annotations
@@ -9,93 +8,15 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import tarfile
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cifar import (COARSE, FINE, PER_BATCH, make_cifar10_binary, make_cifar10_python,
+                           make_cifar100, tar_folder, write_pickle)
 
 from cifarlab.data import CIFAR10_CLASSES, load_dataset
 from cifarlab.data.cifar import SafeUnpickler, safe_unpickle
 from cifarlab.errors import CifarlabError
-
-PER_BATCH = 3  # images per batch file: 5 train batches -> 15 train, 1 test batch -> 3 test
-FINE = [f"fine{i:02d}" for i in range(100)]
-COARSE = [f"coarse{i:02d}" for i in range(20)]
-
-
-def fake_pixels(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 32, 32, 3) uint8 images and the (N, 3072) channel-planar rows CIFAR stores."""
-    images = np.random.default_rng(seed).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
-    return images, images.transpose(0, 3, 1, 2).reshape(n, 3072)
-
-
-def _pickle(obj, path: Path) -> None:
-    path.write_bytes(pickle.dumps(obj, protocol=2))
-
-
-def _archive(folder: Path, name: str) -> Path:
-    archive = folder.parent / name
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(folder, arcname=folder.name)
-    return archive
-
-
-def make_cifar10_python(root: Path, archive: bool = False) -> tuple[Path, dict]:
-    """root/cifar-10-batches-py (or root/cifar-10-python.tar.gz); returns (path, expected)."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    expected = {"train": ([], []), "test": ([], [])}
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    for b, name in enumerate(names):
-        images, rows = fake_pixels(PER_BATCH, seed=b)
-        labels = [int(x) for x in (np.arange(PER_BATCH) + b) % 10]
-        _pickle({b"batch_label": f"batch {b}".encode(), b"labels": labels, b"data": rows,
-                 b"filenames": [f"img{b}_{i}.png".encode() for i in range(PER_BATCH)]},
-                folder / name)
-        split = "test" if name == "test_batch" else "train"
-        expected[split][0].append(images)
-        expected[split][1].extend(labels)
-    _pickle({b"num_cases_per_batch": PER_BATCH, b"label_names": [c.encode() for c in CIFAR10_CLASSES],
-             b"num_vis": 3072}, folder / "batches.meta")
-    (folder / "readme.html").write_text("<html>fake</html>")
-    result = {s: (np.concatenate(i), np.array(l)) for s, (i, l) in expected.items()}
-    return (_archive(folder, "cifar-10-python.tar.gz") if archive else folder), result
-
-
-def make_cifar10_binary(root: Path, archive: bool = False) -> tuple[Path, dict]:
-    folder = root / "cifar-10-batches-bin"
-    folder.mkdir(parents=True)
-    expected = {"train": ([], []), "test": ([], [])}
-    names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
-    for b, name in enumerate(names):
-        images, rows = fake_pixels(PER_BATCH, seed=10 + b)
-        labels = (np.arange(PER_BATCH) + 2 * b) % 10
-        records = np.concatenate([labels[:, None].astype(np.uint8), rows], axis=1)
-        (folder / name).write_bytes(records.tobytes())
-        split = "test" if name.startswith("test") else "train"
-        expected[split][0].append(images)
-        expected[split][1].extend(labels.tolist())
-    (folder / "batches.meta.txt").write_text("\n".join(CIFAR10_CLASSES) + "\n\n")
-    result = {s: (np.concatenate(i), np.array(l)) for s, (i, l) in expected.items()}
-    return (_archive(folder, "cifar-10-binary.tar.gz") if archive else folder), result
-
-
-def make_cifar100(root: Path, archive: bool = False) -> tuple[Path, dict]:
-    folder = root / "cifar-100-python"
-    folder.mkdir(parents=True)
-    expected = {}
-    for s, name in enumerate(["train", "test"]):
-        n = 6 if name == "train" else 4
-        images, rows = fake_pixels(n, seed=20 + s)
-        fine = [int(x) for x in (np.arange(n) * 17 + s) % 100]
-        coarse = [f % 20 for f in fine]
-        _pickle({b"filenames": [b"x"] * n, b"batch_label": name.encode(), b"fine_labels": fine,
-                 b"coarse_labels": coarse, b"data": rows}, folder / name)
-        expected[name] = (images, np.array(fine), np.array(coarse))
-    _pickle({b"fine_label_names": [c.encode() for c in FINE],
-             b"coarse_label_names": [c.encode() for c in COARSE]}, folder / "meta")
-    return (_archive(folder, "cifar-100-python.tar.gz") if archive else folder), expected
 
 
 def _check(data, expected: dict, classes: list[str]) -> None:
@@ -184,7 +105,7 @@ def test_truncated_pickle(tmp_path):
 ], ids=["shape", "dtype", "count", "strings", "range", "nokey", "notdict"])
 def test_wrong_shaped_pickle(tmp_path, batch, match):
     path, _ = make_cifar10_python(tmp_path)
-    _pickle(batch, path / "data_batch_4")
+    write_pickle(batch, path / "data_batch_4")
     with pytest.raises(CifarlabError, match=match):
         load_dataset(path, use_cache=False)
 
@@ -208,12 +129,12 @@ def test_malicious_pickle_is_refused(tmp_path, kind):
         payload = _Payload(exec, code)
     else:
         payload = {b"data": _Payload(eval, code), b"labels": [0]}
-    _pickle(payload, path / "data_batch_1")
+    write_pickle(payload, path / "data_batch_1")
     with pytest.raises(CifarlabError, match="unsafe or malformed pickle.*refused"):
         load_dataset(path, use_cache=False)
     assert not marker.exists()
     # the archive path goes through the same unpickler
-    archive = _archive(path, "cifar-10-python.tar.gz")
+    archive = tar_folder(path, "cifar-10-python.tar.gz")
     with pytest.raises(CifarlabError, match="refused"):
         load_dataset(archive, use_cache=False)
     assert not marker.exists()

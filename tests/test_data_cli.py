@@ -10,9 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import SHAPE_CLASSES, write_image_folder
-from test_data_cifar import make_cifar10_python
-from test_data_download import server  # noqa: F401 - fixture
+from helpers.cifar import make_cifar10_python
+from helpers.images import SHAPE_CLASSES, write_image_folder
 
 from cifarlab.cli.main import main
 

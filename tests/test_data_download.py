@@ -6,12 +6,10 @@ import hashlib
 import io
 import logging
 import tarfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from test_data_cifar import make_cifar10_python
+from helpers.cifar import make_cifar10_python
 
 from cifarlab.data import load_dataset
 from cifarlab.data.archive import safe_extract
@@ -105,35 +103,6 @@ def test_safe_extract_replaces_previous_and_refuses_truncated(tmp_path):
     with pytest.raises(CifarlabError, match="truncated or invalid archive"):
         safe_extract(truncated, fresh)
     assert _tree(fresh) == set()
-
-
-@pytest.fixture()
-def server():
-    """A local HTTP server; set `server.routes[path] = (body, content_length_or_None)`."""
-    routes: dict[str, tuple[bytes, int | None]] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server API
-            if self.path not in routes:
-                self.send_error(404, "not here")
-                return
-            body, length = routes[self.path]
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body) if length is None else length))
-            self.end_headers()
-            self.wfile.write(body)  # then the connection closes (HTTP/1.0)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    httpd.routes = routes
-    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
 
 
 @pytest.fixture()

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import SHAPE_CLASSES, shapes_images, write_image_folder
+from helpers.images import SHAPE_CLASSES, shapes_images, write_image_folder
 
 from cifarlab.cli.main import main
 from cifarlab.data import (

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import SHAPE_CLASSES, write_image_folder
+from helpers.images import SHAPE_CLASSES, write_image_folder
 from PIL import Image
 
 from cifarlab.data import load_dataset, with_validation

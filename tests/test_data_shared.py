@@ -5,9 +5,12 @@ The first decode of 60,000 JPEGs takes ~20 s; later runs hit the session's cache
 
 from __future__ import annotations
 
+import pytest
+
 from cifarlab.data import CIFAR10_CLASSES, load_dataset
 
 
+@pytest.mark.slow
 def test_shared_cifar10_tree(shared_cifar, tmp_path_factory):
     cache = tmp_path_factory.getbasetemp() / "shared-cache"
     data = load_dataset(shared_cifar, cache_dir=cache, progress=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_image_folder
+from helpers.images import write_image_folder
 
 from cifarlab.cli.main import main
 
@@ -81,6 +81,7 @@ def test_tta_and_resize_via_api(tiny_model, shapes_folder, tmp_path):
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+@pytest.mark.gui
 def test_report_renders_in_headless_chromium(evaluated, tmp_path):
     from PIL import Image
 

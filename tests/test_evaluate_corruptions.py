@@ -92,6 +92,7 @@ def test_bad_options_fail_before_any_work(args, message, tiny_model, shapes_fold
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_shipped_model_does_not_get_better_with_severity(shared_cifar, tmp_path):
     """On a fixed 200-image sample: the mean over all 19 corruptions falls with each severity, and
     no corruption scores better at severity 5 than at 1 (beyond one image of sampling noise)."""

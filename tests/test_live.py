@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import SHAPE_CLASSES, shapes_images
+from helpers.images import SHAPE_CLASSES, shapes_images
 
 from cifarlab.cli.main import main
 from cifarlab.errors import CifarlabError

@@ -9,7 +9,8 @@ import runpy
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, SHAPE_CLASSES, write_image_folder
+from helpers.images import SHAPE_CLASSES, write_image_folder
+from helpers.paths import ROOT
 
 from cifarlab.cli.main import main
 from cifarlab.data import CIFAR10_CLASSES

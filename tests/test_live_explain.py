@@ -12,7 +12,7 @@ from cifarlab.live.explain import LiveExplainer, blend
 
 
 def test_worker_computes_maps_and_blend_colours_only_the_region(tiny_model):
-    from conftest import shapes_images
+    from helpers.images import shapes_images
 
     images, _ = shapes_images(1, size=32, seed=3)
     explainer = LiveExplainer(tiny_model)

@@ -19,8 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import shapes_images
-from test_live_collect import fake_command, write_fake_trainer
+from helpers.images import shapes_images
+from helpers.trainer import fake_command, write_fake_trainer
 
 from cifarlab.live.overlay import FONT, ROI_OFF, ROI_ON, metrics
 from cifarlab.live.roi import centered_square
@@ -101,6 +101,7 @@ def roi_edge_pixels(window: np.ndarray) -> np.ndarray:
     return np.concatenate([window[y + 20 : y + h - 20, x], window[y + 20 : y + h - 20, x + w - 1]])
 
 
+@pytest.mark.gui
 def test_window_overlay_click_and_quit(display, tiny_model, tmp_path):
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc, lines, wid, geometry = start_live(env, tmp_path, "--model", str(tiny_model),
@@ -209,6 +210,7 @@ def collected(lines: Lines) -> list[tuple[int, str, Path, int]]:
 
 
 @pytest.mark.parametrize("trainer", ["fake", "real"])
+@pytest.mark.gui
 def test_collect_and_teach_in_the_window(display, tiny_model, tmp_path, trainer):
     """Keys save crops into the right folders (holding one saves ~4 a second, the existing files
     stay), `t` trains in a separate process while the video runs, and the overlay then shows
@@ -293,6 +295,7 @@ def quit_live(env, wid: str, proc) -> None:
     assert proc.wait(timeout=10) == 0
 
 
+@pytest.mark.gui
 def test_failed_training_keeps_the_old_model(display, tiny_model, tmp_path):
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "TF_CPP_MIN_LOG_LEVEL": "2"}
     root = tmp_path / "things"

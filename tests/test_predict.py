@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import shapes_images
+from helpers.images import shapes_images
 from PIL import Image
 
 from cifarlab.cli.main import main

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import shapes_images
+from helpers.images import shapes_images
 
 from cifarlab.cli.main import main
 

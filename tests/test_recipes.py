@@ -41,7 +41,7 @@ def test_a_flag_wins_over_the_recipe_and_says_so(capsys):
 
 
 def test_small_data_rule_is_named_as_the_source(tmp_path, capsys):
-    from test_small_data import write_flat
+    from helpers.images import write_flat
 
     root = write_flat(tmp_path / "flat", {"a": 20, "b": 20})
     assert main(["train", "--data", str(root), "--print-config"]) == 0
@@ -68,7 +68,9 @@ def test_a_recipe_missing_a_field_fails_the_check(monkeypatch):
 
 
 def test_unknown_recipe_suggests_the_closest(capsys):
-    assert main(["train", "--recipe", "fast-robst", "--print-config"]) == 2
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "--recipe", "fast-robst", "--print-config"])
+    assert exited.value.code == 2
     assert "did you mean 'fast-robust'" in capsys.readouterr().err
 
 

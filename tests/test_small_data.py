@@ -5,12 +5,11 @@ resume after images were added, class weights for imbalanced classes, curves.png
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import keras
 import pytest
-from conftest import SHAPE_CLASSES, shapes_images
+from helpers.images import SHAPE_CLASSES, write_flat
 
 from cifarlab.cli.main import main
 from cifarlab.data import load_dataset
@@ -22,18 +21,7 @@ from cifarlab.training.small_data import small_data_defaults
 from cifarlab.training.train import train
 
 
-def write_flat(root: Path, per_class: dict[str, int], size: int = 32, seed: int = 0,
-               start: int = 0) -> Path:
-    """ROOT/<class>/<i>.png of generated shapes (class i of SHAPE_CLASSES draws shape i)."""
-    for cls, n in per_class.items():
-        label = SHAPE_CLASSES.index(cls)
-        images, labels = shapes_images(3 * n + 3, size, seed=seed * 100 + label)
-        (root / cls).mkdir(parents=True, exist_ok=True)
-        for i, image in enumerate(images[labels == label][:n]):
-            cv2.imwrite(str(root / cls / f"{start + i:04d}.png"), image[..., ::-1])
-    return root
-
-
+@pytest.mark.slow
 def test_flat_folder_trains_with_no_flags_and_beats_chance(tmp_path, capsys):
     root = write_flat(tmp_path / "flat", {c: 20 for c in SHAPE_CLASSES})
     out = tmp_path / "run"
@@ -82,6 +70,7 @@ def test_small_data_defaults_apply_only_where_not_set():
     assert tiny["batch_size"][0] == 8 and tiny["epochs"][0] == 150
 
 
+@pytest.mark.slow
 def test_baseline_batchnorm_momentum_lowered_and_printed(tmp_path, capsys):
     root = write_flat(tmp_path / "flat", {"circle": 10, "square": 10})
     out = tmp_path / "run"
@@ -100,6 +89,7 @@ class StopAfterFirstEpoch(keras.callbacks.Callback):
         raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_split_recorded_in_the_run_and_reused_on_resume_after_adding_images(tmp_path):
     root = write_flat(tmp_path / "flat", {"circle": 12, "square": 12, "triangle": 12})
     config = dict(data=str(root), out=tmp_path / "run", epochs=2, quiet=True)
@@ -121,6 +111,7 @@ def test_split_recorded_in_the_run_and_reused_on_resume_after_adding_images(tmp_
     assert summary["small_data"]["batch_size"] == chosen["chosen"]["batch_size"][0] == 8
 
 
+@pytest.mark.slow
 def test_imbalanced_classes_are_weighted_and_counts_printed(tmp_path, capsys):
     root = write_flat(tmp_path / "flat", {"circle": 40, "square": 10})
     out = tmp_path / "run"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from cifarlab.data import load_dataset
 from cifarlab.inference import open_classifier
@@ -24,6 +25,7 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+@pytest.mark.slow
 def test_two_workers_train_one_model_and_only_the_chief_writes(shapes_folder, tmp_path):
     cluster = [f"127.0.0.1:{port}" for port in free_ports(2)]
     outs = [tmp_path / "worker0", tmp_path / "worker1"]

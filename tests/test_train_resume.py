@@ -32,6 +32,7 @@ def assert_same_weights(a: list[np.ndarray], b: list[np.ndarray], atol: float = 
 
 
 @pytest.mark.parametrize("model", ["fast", "baseline"])  # baseline has dropout: its RNG must replay too
+@pytest.mark.slow
 def test_same_config_twice_gives_identical_weights(shapes_folder, tmp_path, model):
     runs = []
     for name in ("a", "b"):
@@ -49,6 +50,7 @@ def read_epoch(run) -> int:
 
 # seed: dropout RNG and callback state; fast: lookahead averages mid-period (8 steps/epoch, k=5).
 @pytest.mark.parametrize("model", ["baseline", "fast"])
+@pytest.mark.slow
 def test_resume_after_kill_9_matches_an_uninterrupted_run(shapes_folder, tmp_path, model):
     options = dict(model=model, epochs=3, seed=3, **QUICK)
     reference = tmp_path / "reference"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_small_data import write_flat
+from helpers.images import write_flat
 
 from cifarlab.cli.main import main
 from cifarlab.data import load_dataset
@@ -30,6 +30,7 @@ def held_out_accuracy(run: Path, root: Path) -> float:
 
 
 @pytest.mark.parametrize("mode", ["head", "finetune"])
+@pytest.mark.slow
 def test_from_makes_an_ordinary_model_that_loads_and_exports(tiny_model, new_classes, tmp_path, mode):
     out = tmp_path / mode
     assert main(["train", "--data", str(new_classes), "--from", str(tiny_model), "--transfer", mode,

@@ -5,7 +5,8 @@ choices and check (as Ultralytics declares its config), and the command line is 
     class PredictConfig(Options):
         top_k: int = option(1, "labels per image", check=at_least(1), metavar="K")
 
-- `add_arguments(parser, PredictConfig)`: one `--top-k` per field, default and help from the field;
+- `add_arguments(parser, PredictConfig)`: one `--top-k` per field, default and help from the field
+  (a bool defaulting to True gets `--x/--no-x`);
 - `from_args(PredictConfig, args)`: the config of parsed arguments;
 - `Options.__post_init__` runs the one validation step: choices (with a did-you-mean), each
   field's `check`, then the class's own cross-field `check()`;
@@ -39,10 +40,10 @@ def option(default=None, help: str = "", *, choices: Iterable | None = None, che
 
     flag: the option's name when it is not the field's (`--from` for `from_model`); const: the
     value of the option given without an argument (which makes the argument optional); group: the
-    help section it is listed under; cli=False: not on the command line. default=REQUIRED: no
-    default, a required option. parse: text -> value, instead of the converter the annotation implies; exclusive: the
-    name of a set of options of which at most one may be given; positional: an argparse `nargs`
-    ("?", "+", "*") making it a positional argument named by its metavar.
+    help section it is listed under; cli=False: not on the command line; default=REQUIRED: a
+    required option. parse: text -> value, instead of the converter the annotation implies;
+    exclusive: the name of a set of options of which at most one may be given; positional: an
+    argparse `nargs` ("?", "+", "*"), making it a positional argument shown by its metavar.
     """
     meta = dict(help=help, choices=tuple(choices) if choices is not None else None, check=check,
                 flag=flag, metavar=metavar, cli=cli, const=const, group=group, parse=parse,

@@ -2,7 +2,7 @@
 
 Three blocks of conv-BN-conv-BN-maxpool-dropout (32/64/128 channels), then dense 256 with
 dropout and a softmax head (0.82 M parameters). Trained with Adam, early stopping and
-reduce-on-plateau (RECIPE below). Its BatchNorm layers come from a `LayerSet`
+reduce-on-plateau (the `baseline` recipe, training/recipes.py). Its BatchNorm layers come from a `LayerSet`
 (models/layers.py): the fused-kernel one by default, `layers="keras"` for Keras's own.
 """
 
@@ -20,16 +20,9 @@ def conv_bn(x, filters: int, layers: LayerSet):
 
 
 # Adam, early stopping (best weights restored) and reduce-LR-on-plateau on validation loss.
-RECIPE = dict(
-    epochs=60, batch_size=64, lr=1e-3, optimizer="adam", schedule="plateau",
-    early_stopping_patience=8, plateau_patience=3, plateau_factor=0.5, warmup_epochs=0.0,
-    momentum=0.9, bias_scaler=1.0, lookahead_steps=0,
-    label_smoothing=0.0, calibrate=False, flip=False, translate=0, cutout=0, val_fraction=0.1,
-    weight_decay=0.0, dropout=0.25, noise=0.0, contrast=0.0, blur=0.0,
-)
 
 
-@register("baseline", "the network the project was first described with", RECIPE, options=("dropout",))
+@register("baseline", "the network the project was first described with", options=("dropout",))
 def baseline_cnn(input_size, num_classes, mean, std, dropout: float = 0.25,
                  temperature: float = 1.0, layers: str | LayerSet = DEFAULT_LAYER_SET) -> keras.Model:
     layers = layer_set(layers)

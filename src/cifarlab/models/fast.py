@@ -27,27 +27,6 @@ from cifarlab.models.registry import normalized_input, register, softmax_head
 
 WHITENING_PATCH = 2
 
-# The default recipe (TrainConfig values): airbench94's (Keller Jordan), restated for a Keras mean loss.
-RECIPE = dict(
-    epochs=10, batch_size=1024,
-    widths=(64, 256, 256),  # airbench94's widths
-    optimizer="sgd", lr=1.5,  # airbench's 11.5 per 1024 examples on a summed loss = 1.5 on a mean
-    momentum=0.85,
-    weight_decay=0.0089,    # decoupled: the same 1.3%-per-step shrink at peak as airbench's L2
-    bias_scaler=64.0,       # BatchNorm biases at 64x the learning rate (training/optim.py)
-    lookahead_steps=5,      # lookahead weight averaging, ramping in over the run
-    schedule="triangle",    # linear warm-up over 23% of the steps, then linear decay
-    warmup_epochs=0.0,
-    label_smoothing=0.2,    # soft targets: better accuracy in few epochs...
-    calibrate=True,         # ...but under-confident: a temperature fitted on val fixes that
-    flip=True, translate=2, # alternating flip + 2-pixel translation (training/pipeline.py)
-    cutout=0,               # off: in 10 epochs the model does not yet overfit enough to need it
-    val_fraction=0.02,      # 1,000 images: enough to calibrate and watch, 98% left to learn from
-    early_stopping_patience=0, plateau_patience=0, plateau_factor=0.5,
-    whitening_eps=5e-4,     # airbench's; larger values damp the noise-amplifying directions
-    noise=0.0, contrast=0.0, blur=0.0,
-)
-
 
 def whitening_kernel(images: np.ndarray, mean: np.ndarray, std: np.ndarray, eps: float,
                      sample: int = 5000) -> np.ndarray:
@@ -82,7 +61,7 @@ def conv_bn_gelu(x, filters: int, pool: bool, layers: LayerSet):
     return layers.activation()(x)
 
 
-@register("fast", "airbench-style network for accuracy per CPU-minute", RECIPE,
+@register("fast", "airbench-style network for accuracy per CPU-minute",
           options=("widths", "whitening_eps"), init_from_data=True)
 def fast_net(input_size, num_classes, mean, std, widths=(64, 256, 256), whitening_eps: float = 5e-4,
              init_images: np.ndarray | None = None, temperature: float = 1.0,

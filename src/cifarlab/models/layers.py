@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
+import tensorflow as tf
 
 from cifarlab.errors import CifarlabError
 
@@ -52,8 +53,6 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
                 and keras.backend.standardize_dtype(inputs.dtype) in FUSED_DTYPES)
 
     def _fused_training_call(self, inputs):
-        import tensorflow as tf
-
         channels = inputs.shape[-1]
         x = inputs if len(inputs.shape) == 4 else tf.reshape(inputs, [-1, 1, 1, channels])
         scale = self.gamma if self.scale else tf.ones([channels], tf.float32)
@@ -73,42 +72,32 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return tf.cast(y, self.compute_dtype)
 
 
+def _erf_cdf(x):
+    return 0.5 * tf.math.erfc(-SQRT_HALF * x)
+
+
 def _erf_value(x):
     return x * _erf_cdf(x)
 
 
-def _erf_cdf(x):
-    import tensorflow as tf
-
-    return 0.5 * tf.math.erfc(-SQRT_HALF * x)
-
-
 def _erf_slope(x):
-    import tensorflow as tf
-
     return _erf_cdf(x) + x * INV_SQRT_2PI * tf.exp(-0.5 * x * x)
 
 
 def _tanh_value(x):
-    import tensorflow as tf
-
     return 0.5 * x * (1.0 + tf.tanh(TANH_SCALE * (x + TANH_CUBIC * x * x * x)))
 
 
 def _tanh_slope(x):
-    import tensorflow as tf
-
     t = tf.tanh(TANH_SCALE * (x + TANH_CUBIC * x * x * x))
     return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * TANH_SCALE * (1.0 + 3.0 * TANH_CUBIC * x * x)
 
 
 def _sigmoid_value(x):
-    return x * keras.ops.sigmoid(SIGMOID_SCALE * x)
+    return x * keras.ops.sigmoid(SIGMOID_SCALE * x)  # Keras ops: also the inference forward
 
 
 def _sigmoid_slope(x):
-    import tensorflow as tf
-
     s = tf.sigmoid(SIGMOID_SCALE * x)
     return s + SIGMOID_SCALE * x * s * (1.0 - s)
 
@@ -125,8 +114,6 @@ FORMS: dict[str, tuple[Callable, Callable, Callable]] = {
 def trainable_gelu(form: str, jit: bool) -> Callable:
     """`x -> gelu(x)` (TensorFlow) with the analytic gradient, both computed in float32 and, with
     `jit`, each compiled by XLA into one element-wise loop."""
-    import tensorflow as tf
-
     _, value, slope = FORMS[form]
 
     def forward(x):
@@ -136,7 +123,7 @@ def trainable_gelu(form: str, jit: bool) -> Callable:
         return tf.cast(tf.cast(upstream, tf.float32) * slope(tf.cast(x, tf.float32)), x.dtype)
 
     if jit:
-        forward, backward = (tf.function(f, jit_compile=True, reduce_retracing=True)
+        forward, backward = (tf.function(f, jit_compile=True, reduce_retracing=True, autograph=False)
                              for f in (forward, backward))
 
     @tf.custom_gradient

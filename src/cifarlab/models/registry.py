@@ -1,16 +1,15 @@
-"""Models registered by name, each together with its default training recipe (as timm registers
-an entrypoint with its default config): `@register("fast", recipe={...}, options=(...))`.
+"""Models registered by name: `@register("fast", summary, options=(...))`. Each model's default
+training recipe is the recipe of the same name in cifarlab.training.recipes.
 
-`recipe` holds default values of `cifarlab.training.config.TrainConfig` fields (checked against
-it when the training package is imported); `options` names the TrainConfig fields that are passed
-to the builder as keyword arguments (architecture options such as `widths`).
+`options` names the TrainConfig fields that are passed to the builder as keyword arguments
+(architecture options such as `widths`).
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -27,7 +26,6 @@ class ModelEntry:
     name: str
     build: Builder
     summary: str
-    recipe: dict = field(default_factory=dict)
     options: tuple[str, ...] = ()
     init_from_data: bool = False  # the builder takes `init_images` (data-dependent initialisation)
 
@@ -35,10 +33,10 @@ class ModelEntry:
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register(name: str, summary: str, recipe: dict, options: tuple[str, ...] = (),
+def register(name: str, summary: str, options: tuple[str, ...] = (),
              init_from_data: bool = False):
     def add(builder: Builder) -> Builder:
-        _REGISTRY[name] = ModelEntry(name, builder, summary, dict(recipe), tuple(options), init_from_data)
+        _REGISTRY[name] = ModelEntry(name, builder, summary, tuple(options), init_from_data)
         return builder
     return add
 

@@ -50,7 +50,7 @@ class TrainConfig(Options):
     model: str | None = option(None, "architecture (default: the recipe's; fast)", choices=MODEL_NAMES)
     recipe: str | None = option(None, "named recipe (training/recipes.py; default: the one named like "
                                       "--model, or with --from the --transfer mode)",
-                                choices=RECIPE_NAMES, metavar="NAME")
+                                choices=RECIPE_NAMES)
     out: Path | None = option(None, "run folder for model.keras, checkpoints and logs (default runs/MODEL)")
     resume: bool = option(False, "continue from the last finished epoch in --out (rerunning into the "
                                  "same --out resumes too; this flag insists there is a checkpoint)")
@@ -179,6 +179,8 @@ class TrainConfig(Options):
                 found[f.name] = "flag"
             elif f.metadata.get("recipe") and f.name in entry.values:
                 found[f.name] = f"recipe {entry.name}"
+            elif f.name == "model" and entry.transfer:
+                found[f.name] = "the --from model's architecture"
             elif f.name in ("model", "out") or (f.name == "transfer" and entry.transfer):
                 found[f.name] = f"recipe {entry.name}"
             else:
@@ -215,7 +217,8 @@ def from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
 
 
 def print_config(config: TrainConfig, chosen: dict | None = None, architecture: str | None = None) -> str:
-    resolved = config.resolved(architecture)
+    """The table of `--print-config`: `config` with the small-data values `chosen` applied."""
+    resolved = replace(config, **{k: v for k, (v, _) in (chosen or {}).items()}).resolved(architecture)
     sources = config.sources(chosen)
     rows = [(flag, value, sources[name]) for (flag, value, _), name in
             zip(options.describe(resolved), (f.name for f in fields(resolved)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -41,6 +42,7 @@ from cifarlab.training.precision import dtype_policy
 from cifarlab.training.small_data import small_data_defaults
 from cifarlab.training.start import Parent, check_image_size, from_parent, from_scratch, open_parent
 
+log = logging.getLogger(__name__)
 IMBALANCE = 1.5  # classes are weighted when the largest has more than this x the smallest's images
 
 
@@ -126,10 +128,10 @@ def train(config: TrainConfig, extra_callbacks: list | None = None,
     if is_chief() and state is None:  # a fresh run records its split and choices for a resume
         run_folder.record_start(cfg, data, chosen)
     shown = {k: v for k, v in chosen.items() if k != "bn_momentum"}  # printed once the model shows it
-    if cfg.verbose and shown:
-        print(describe_choices(shown, len(data.split("train"))))
-    if cfg.verbose and parent:
-        print(f"learning {data.num_classes} classes from {parent.path} ({parent.meta.model}, "
+    if shown:
+        log.info(describe_choices(shown, len(data.split("train"))))
+    if parent:
+        log.info(f"learning {data.num_classes} classes from {parent.path} ({parent.meta.model}, "
               f"{parent.side}x{parent.side}), recipe {cfg.recipe}")
     try:
         return _train(cfg, data, ckpt_dir, state, extra_callbacks, chosen, parent,
@@ -168,11 +170,10 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
         else:
             model = start.build(dtype_policy(cfg.precision))
     start_seconds = 0.0 if state else time.perf_counter() - started
-    if cfg.verbose:
-        print(balance)
-        if bn_changed and not state:
-            print(f"BatchNorm momentum {cfg.bn_momentum} (model: {', '.join(map(str, sorted(set(bn_changed))))}"
-                  f"{'' if bn_by_hand else '; small data: at most 1 - 10/steps of the run'})")
+    log.info(balance)
+    if bn_changed and not state:
+        log.info(f"BatchNorm momentum {cfg.bn_momentum} (model: {', '.join(map(str, sorted(set(bn_changed))))}"
+                 f"{'' if bn_by_hand else '; small data: at most 1 - 10/steps of the run'})")
     epochs_run, train_seconds = 0, start_seconds
     if cfg.epochs:
         epochs_run, seconds = fit(cfg, model, strategy, data, ckpt_dir, state, steps, class_weight,
@@ -196,8 +197,7 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
         write_json_atomic(cfg.out / "summary.json", summary)
     else:  # must save too (collective reads), but only the chief writes into --out
         save_model_file(model, ckpt_dir / "model.keras", meta)
-    if cfg.verbose:
-        print(json.dumps({"model": str(cfg.out / "model.keras"), **val_metrics}))
+    log.info(json.dumps({"model": str(cfg.out / "model.keras"), **val_metrics}))
     return summary
 
 
@@ -227,8 +227,8 @@ def fit(cfg: TrainConfig, model: keras.Model, strategy, data: Dataset, ckpt_dir:
                                                Augment.of(cfg)))
         val_ds = (shard_by_data(eval_dataset(val_split.images, val_split.labels, data.num_classes, 512))
                   if val_split is not None else None)
-        if state and cfg.verbose:
-            print(f"resuming {cfg.out} after epoch {first_epoch}")
+        if state:
+            log.info(f"resuming {cfg.out} after epoch {first_epoch}")
         try:
             if finished:  # what fit() does last: e.g. lookahead's averaged weights become the model
                 model.optimizer.finalize_variable_values(model.trainable_weights)
