@@ -1,7 +1,7 @@
-"""Train a preset and record test accuracy and training wall time after every epoch.
+"""Train a recipe and record test accuracy and training wall time after every epoch.
 
-    python bench/time_to_accuracy.py --model fast --data ../shared/datasets/cifar10-jpeg
-    python bench/time_to_accuracy.py --model baseline --data ../shared/datasets/cifar10-jpeg
+    python bench/time_to_accuracy.py --recipe fast --data ../shared/datasets/cifar10-jpeg
+    python bench/time_to_accuracy.py --recipe baseline --data ../shared/datasets/cifar10-jpeg
 
 Writes bench/results/time_to_accuracy-<name>.json and .png (accuracy vs training minutes).
 Test evaluation time is excluded from the training time. Resumable: rerun the same command.
@@ -94,14 +94,14 @@ def plot(records: list[dict], title: str, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/datasets/cifar10-jpeg")
-    parser.add_argument("--name", default=None, help="result name (default: the model name)")
+    parser.add_argument("--name", default=None, help="result name (default: the recipe or model name)")
     parser.add_argument("--eval-every", type=int, default=1, metavar="N",
                         help="measure test accuracy every N epochs (and after the last)")
     train_config.add_arguments(parser)  # every `cifarlab train` option (--out default: runs/bench-NAME)
     record.add_quick_option(parser)
     args = parser.parse_args()
     run = record.begin(args.quick)
-    name = args.name or args.model
+    name = args.name or args.recipe or args.model or train_config.from_args(args, data=args.data).resolved().recipe
     overrides = {"out": args.out or Path(f"runs/bench-{name}")}
     if args.quick:
         overrides = {"epochs": 1, "batch_size": 32, "out": Path(tempfile.mkdtemp(prefix="bench-tta-")) / name}

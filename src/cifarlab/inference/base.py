@@ -75,8 +75,8 @@ def top_k(probabilities: np.ndarray, class_names: list[str], k: int) -> list[tup
 def traced_call(model, input_size: tuple[int, int], batch: int | None = None):
     """`model(x, training=False)` as one traced `tf.function` over a uint8 (batch, H, W, 3) input.
 
-    Keras's `model.predict` costs ~95 ms of overhead per call on this CPU; the traced call is what
-    the Keras runtime, the converters and the parity check all run.
+    Keras's `model.predict` has a large fixed overhead per call; the traced call is what the Keras
+    runtime, the converters and the parity check all run.
     """
     import tensorflow as tf
 

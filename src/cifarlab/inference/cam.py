@@ -24,8 +24,8 @@ Upsampling to the input size is geometry-aware: the centre of each feature cell 
 its receptive field is centred in the input (computed from the strides, kernel sizes and padding
 of the layers before it), then bilinear in between. A naive resize assumes the cells tile the
 image evenly, which `fast` (2x2 valid stem, floor pooling) breaks by 1.4 px on its 15x15 stage,
-3 px on its 7x7 one and 6 px on its 3x3 one at 32 px; for "auto" on `fast` it lifts the pointing
-game from 96.2% to 99.9% (on `baseline`, whose cells do tile evenly, both are the same).
+3 px on its 7x7 one and 6 px on its 3x3 one at 32 px, and lowers the pointing game
+(bench/results/cam_pointing.json; on `baseline`, whose cells do tile evenly, both are the same).
 
 Why not tf-keras-vis (0.8.7): with Keras 3 its Gradcam/Layercam return no gradient on our
 models. It records only what derives from the float input it watches (`watch_accessed_variables=
@@ -50,13 +50,11 @@ METHODS = ("auto", "cam", "gradcam", "layercam")
 # Default feature stages per method, the best measured for each (bench/results/cam_pointing.json):
 # -1 is the last stage (the one before the head), -2 the one before it. At 32 px the last stage
 # is 3x3 (`fast`) or 4x4 (`baseline`): too coarse to point at an 8x8 object, so Grad-CAM uses the
-# stage before it (pointing game 93.8% vs 31.4% on `fast`, 92.7% vs 78.7% on `baseline`; textbook
-# Grad-CAM takes the last conv layer: pass stages=(-1,) for that).
+# stage before it (textbook Grad-CAM takes the last conv layer: pass stages=(-1,) for that).
 DEFAULT_STAGES = {"cam": (-1,), "gradcam": (-2,), "layercam": (-3, -2)}
-# "auto" by head: global pooling -> Dense (`fast`): LayerCAM on 15x15 + 7x7 points at the object
-# in 99.9% of images and at the other object in 0.3% (two-object images); plain CAM's 3x3 map
-# in 31%. Flatten -> Dense (`baseline`): Grad-CAM at 8x8 is the most class-selective (91% own
-# object, 0% other) where LayerCAM drifts to the other object in 15%.
+# "auto" by head, the most class-selective in that record: global pooling -> Dense (`fast`):
+# LayerCAM on 15x15 + 7x7; Flatten -> Dense (`baseline`): Grad-CAM at 8x8, where LayerCAM
+# drifts to the other object of two-object images.
 AUTO_METHOD = {"global_pool": "layercam", "other": "gradcam"}
 BATCH = 256
 HEATMAP_ALPHA = 0.45  # weight of the heatmap where it is blended over an image

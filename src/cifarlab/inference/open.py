@@ -14,8 +14,8 @@ from cifarlab.models.metadata import read_sidecar
 
 BACKENDS = ("auto", "keras", "litert", "onnx")
 BACKEND_HELP = ("runtime: auto = LiteRT for .keras and .tflite files when ai-edge-litert is "
-                "installed and no GPU is visible (measured 2.1x faster per image than Keras, equal "
-                "to 1e-6), Keras otherwise; ONNX Runtime for .onnx files")
+                "installed and no GPU is visible (faster per image than Keras, equal to 1e-6: "
+                "bench/results/inference_throughput.json), Keras otherwise; ONNX Runtime for .onnx files")
 RUNTIMES_BY_SUFFIX = {".keras": ("keras", "litert"), ".tflite": ("litert",), ".onnx": ("onnx",)}
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from cifarlab.data import Split
 
 
 def predict_probabilities(model: keras.Model, split: Split, batch_size: int = 500) -> np.ndarray:
-    return np.concatenate([model(split.images[i : i + batch_size], training=False).numpy()
+    return np.concatenate([model(split.rows[i : i + batch_size], training=False).numpy()
                            for i in range(0, len(split), batch_size)])
 
 

@@ -1,7 +1,7 @@
 """Mixed precision where the hardware makes it pay.
 
 On a CPU with AVX512-BF16 or AMX (oneDNN runs bfloat16 convolutions natively) `mixed_bfloat16`
-trains faster than float32 (fast preset 1.24x, seed 1.24x: bench/results/train_throughput.json); on a GPU,
+trains faster than float32 (bench/results/train_throughput.json); on a GPU,
 `mixed_float16` uses its tensor cores. Elsewhere bfloat16 would be emulated and slower, so float32.
 Variables stay float32 either way, and the saved model is always a float32 copy.
 """

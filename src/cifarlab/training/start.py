@@ -47,11 +47,11 @@ def from_scratch(cfg, image_size: tuple[int, int], num_classes: int, train: Spli
                  adjust: Callable[[keras.Model], None]) -> Start:
     """The registered architecture, initialised from the training images where it needs them;
     `adjust(model)` applies run options to every model built (BatchNorm momentum)."""
-    mean, std = channel_stats(train.images)
+    mean, std = channel_stats(train.rows)
 
     def build(policy: str, temperature: float = 1.0) -> keras.Model:
         model = build_model(cfg.model, image_size, num_classes, mean, std, dtype_policy=policy,
-                            temperature=temperature, init_images=train.images, **cfg.model_options())
+                            temperature=temperature, init_images=train.rows, **cfg.model_options())
         adjust(model)
         return model
 

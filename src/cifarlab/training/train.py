@@ -50,7 +50,7 @@ def subset(split: Split, n: int | None, seed: int) -> Split:
     if not n or n >= len(split):
         return split
     index = np.sort(np.random.default_rng(seed).permutation(len(split))[:n])
-    return Split(split.images[index], split.labels[index])
+    return split.select(index)
 
 
 def adapt_to_data(config: TrainConfig, data: Dataset, architecture: str | None) -> tuple[TrainConfig, dict]:
@@ -222,10 +222,10 @@ def fit(cfg: TrainConfig, model: keras.Model, strategy, data: Dataset, ckpt_dir:
             raise CifarlabError(f"{cfg.out}: this run already finished (epoch {first_epoch} of "
                                 f"{cfg.epochs}, model.keras written); choose another --out to train again")
         callbacks, checkpointer = make_callbacks(cfg, ckpt_dir, state)
-        train_ds = shard_by_data(train_dataset(train_split.images, train_split.labels, data.num_classes,
+        train_ds = shard_by_data(train_dataset(train_split.rows, train_split.labels, data.num_classes,
                                                cfg.batch_size, cfg.seed, first_epoch, cfg.epochs,
                                                Augment.of(cfg)))
-        val_ds = (shard_by_data(eval_dataset(val_split.images, val_split.labels, data.num_classes, 512))
+        val_ds = (shard_by_data(eval_dataset(val_split.rows, val_split.labels, data.num_classes, 512))
                   if val_split is not None else None)
         if state:
             log.info(f"resuming {cfg.out} after epoch {first_epoch}")
