@@ -9,6 +9,7 @@ import sys
 from cifarlab import options
 from cifarlab.cli.common import EpilogHelpFormatter
 from cifarlab.live.config import LiveConfig
+from cifarlab.live.keys import help_line
 
 EPILOG = """\
 Sources: a camera index (0), a video file, an rtsp:// or http:// stream, or `demo` (for machines
@@ -18,9 +19,8 @@ are read on their own thread keeping only the latest frame; video files give eve
 (with a window paced at the file's FPS; with --no-window as fast as possible, so the same file
 always gives the same --jsonl output).
 
-Window: left click toggles inference, e toggles the class-activation map (where the model looks,
-LayerCAM, computed from a .keras model on a worker thread) over the region, space pauses, +/-
-resize the region, s saves a snapshot PNG, q or Esc quits (so does closing the window). State changes are printed as lines such as
+Window keys: {keys}. The class-activation map (e) shows where the model looks (LayerCAM,
+computed from a .keras model on a worker thread). State changes are printed as lines such as
 `inference: OFF`.
 
 Teach it your own classes (--collect DIR): keys 1-9 save the region, at full resolution, as a
@@ -31,11 +31,11 @@ Add a background class (what the camera sees when none of your objects is there)
 DIR in a separate process (the video keeps running): `cifarlab train --data DIR --from MODEL
 --out DIR/.cifarlab-runs/<time> --transfer head --quiet`, MODEL being the .keras model running
 (else the shipped one); the overlay shows its progress, then the new model replaces the old one
-and its classes are shown (3 classes x 30 images: 23 s median on 2 busy CPU cores). A failed run is shown on screen (its log sits beside the run folder) and the
-old model keeps running. With --model PATH, a changed file at PATH is loaded the same way.
+and its classes are shown (bench/results/teach_latency.json). A failed run is shown on screen
+(its log sits beside the run folder) and the old model keeps running. With --model PATH, a changed file at PATH is loaded the same way.
 
   cifarlab live --collect my_things --classes mug,phone,background
-"""
+""".format(keys=help_line())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
