@@ -151,6 +151,7 @@ def test_no_camera_is_one_line_error(tiny_model):
 
 
 @pytest.mark.skipif(Path("/dev/video0").exists(), reason="this machine has a camera")
+@pytest.mark.slow
 def test_default_source_falls_back_to_demo_without_camera(tiny_model, tmp_path):
     jsonl = tmp_path / "auto.jsonl"
     result = run_cli("--model", str(tiny_model), "--no-window", "--max-frames", "3", "--jsonl", str(jsonl))

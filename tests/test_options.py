@@ -217,6 +217,7 @@ def test_quiet_and_verbose_are_options_of_every_command(capsys):
         assert "--quiet" in entries and "--debug" in entries, argv
 
 
+@pytest.mark.slow
 def test_predict_start_up_is_quiet(tmp_path):
     """No absl trackable_obj warning, no XNNPACK INFO line: stderr of a normal run is empty."""
     for i in range(3):
