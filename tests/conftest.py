@@ -86,3 +86,11 @@ def server():
     yield httpd
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Smooth natural-looking 32x32 images for the corruption tests (helpers.corruption_refs)."""
+    from helpers.corruption_refs import natural_images
+
+    return natural_images()

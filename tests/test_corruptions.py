@@ -8,7 +8,7 @@ import itertools
 import cv2
 import numpy as np
 import pytest
-from corruption_refs import PUBLISHED, natural_images
+from helpers.corruption_refs import PUBLISHED, natural_images
 
 from cifarlab.evaluation.corruptions import (
     ALL_CORRUPTIONS,
@@ -25,10 +25,6 @@ from cifarlab.evaluation.corruptions.noise import poisson_levels
 DETERMINISTIC = {"defocus_blur", "zoom_blur", "brightness", "contrast", "pixelate",
                  "jpeg_compression", "gaussian_blur", "saturate"}
 
-
-@pytest.fixture(scope="module")
-def images() -> np.ndarray:
-    return natural_images()
 
 
 def mad(a: np.ndarray, b: np.ndarray) -> float:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from corruption_refs import PUBLISHED, assert_close_uint8, natural_images
+from helpers.corruption_refs import PUBLISHED, assert_close_uint8
 
 from cifarlab.evaluation.corruptions import corrupt
 from cifarlab.evaluation.corruptions.apply import seeded_rng
@@ -18,10 +18,6 @@ from cifarlab.evaluation.corruptions.weather import (
     plasma_fractal,
 )
 
-
-@pytest.fixture(scope="module")
-def images() -> np.ndarray:
-    return natural_images()
 
 
 def orig_spatter(img: np.ndarray, c: tuple, liquid_layer: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import subprocess
 import cv2
 import numpy as np
 import pytest
-from corruption_refs import (
+from helpers.corruption_refs import (
     PUBLISHED,
     assert_close_uint8,
     im_motion_blur,
@@ -25,10 +25,6 @@ from cifarlab.evaluation.corruptions.blur import glass_offsets, glass_shuffle
 from cifarlab.evaluation.corruptions.motion import imagemagick_motion_blur
 from cifarlab.evaluation.corruptions.resample import clipped_zoom_matrix
 
-
-@pytest.fixture(scope="module")
-def images() -> np.ndarray:
-    return natural_images()
 
 
 def orig_hsv(x: np.ndarray, channel: int, a: float, b: float) -> np.ndarray:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from corruption_refs import natural_images
 
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation.corruptions import (
@@ -17,10 +16,6 @@ from cifarlab.evaluation.corruptions import (
     parse_severities,
 )
 
-
-@pytest.fixture(scope="module")
-def images() -> np.ndarray:
-    return natural_images()
 
 
 def test_parse_corruptions():

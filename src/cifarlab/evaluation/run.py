@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cifarlab import RUNS_DIR
 from cifarlab.atomic import write_atomic
 from cifarlab.evaluation.config import EvaluateConfig
 from cifarlab.evaluation.corruptions import parse_corruptions, parse_severities
@@ -53,7 +54,7 @@ def corruption_plan(config: EvaluateConfig) -> CorruptionPlan | None:
 
 
 def output_folder(config: EvaluateConfig, model_path: Path) -> Path:
-    return Path(config.out or Path("runs") / f"eval-{model_path.stem}-{config.split}")
+    return Path(config.out or Path(RUNS_DIR) / f"eval-{model_path.stem}-{config.split}")
 
 
 def evaluate(config: EvaluateConfig) -> EvaluateResult:

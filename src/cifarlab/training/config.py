@@ -21,6 +21,7 @@ from cifarlab.errors import CifarlabError
 from cifarlab.models.registry import get_entry, model_names
 from cifarlab.options import Options, option
 from cifarlab.training.recipes import DEFAULT_TRANSFER, TRANSFER_MODES, Recipe, get_recipe, recipes
+from cifarlab.training.run_folder import default_out
 from cifarlab.training.small_data import RULE
 
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
@@ -51,7 +52,7 @@ class TrainConfig(Options):
     recipe: str | None = option(None, "named recipe (training/recipes.py; default: the one named like "
                                       "--model, or with --from the --transfer mode)",
                                 choices=RECIPE_NAMES)
-    out: Path | None = option(None, "run folder for model.keras, checkpoints and logs (default runs/MODEL)")
+    out: Path | None = option(None, "run folder for model.keras, checkpoints and logs (default runs/RECIPE)")
     resume: bool = option(False, "continue from the last finished epoch in --out (rerunning into the "
                                  "same --out resumes too; this flag insists there is a checkpoint)")
     seed: int = option(0, "random seed (same seed, same weights on CPU)")
@@ -163,7 +164,7 @@ class TrainConfig(Options):
                                     f"only, not {model}; drop it")
             if f.metadata.get("recipe") and values[f.name] is None and f.name in entry.values:
                 values[f.name] = entry.values[f.name]
-        values.update(model=model, recipe=entry.name, out=Path(values["out"] or f"runs/{entry.name}"))
+        values.update(model=model, recipe=entry.name, out=Path(values["out"] or default_out(entry.name)))
         if entry.transfer:
             values.update(transfer=entry.name, from_model=self.from_model if self.from_model is not None else "")
         return replace(self, **values)

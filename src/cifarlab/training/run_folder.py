@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from cifarlab import __version__
+from cifarlab import RUNS_DIR, __version__
 from cifarlab.atomic import write_json_atomic
 from cifarlab.data import Dataset, load_dataset, save_split_record
 from cifarlab.errors import CifarlabError
@@ -20,14 +20,13 @@ from cifarlab.models.metadata import ModelMetadata
 from cifarlab.training.checkpoint import read_state
 from cifarlab.training.distribute import is_chief
 
-RUNS = Path("runs")
 SPLITS_FILE = "splits.json"
 SMALL_DATA_FILE = "small_data.json"
 NOT_RECORDED = ("command", "cache_dir", "quiet")
 
 
 def default_out(name: str) -> Path:
-    return RUNS / name
+    return Path(RUNS_DIR) / name
 
 
 def is_resuming(out: Path) -> bool:
