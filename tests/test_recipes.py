@@ -79,3 +79,17 @@ def test_recipe_and_model_must_agree():
         TrainConfig(recipe="fast-robust", model="baseline")
     with pytest.raises(CifarlabError, match="trains from scratch"):
         TrainConfig(recipe="fast", from_model="x.keras")
+
+
+def test_layers_option_reaches_the_builder():
+    import keras
+    import numpy as np
+
+    from cifarlab.models.registry import build_model
+
+    cfg = TrainConfig(layers="fused-relu", widths=(8, 8, 8)).resolved()
+    assert TrainConfig().resolved().layers == "fused"
+    model = build_model(cfg.model, (16, 16), 3, np.zeros(3), np.ones(3), **cfg.model_options())
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert "ReLU" in kinds and "FusedBatchNormalization" in kinds and "GELU" not in kinds
+    assert isinstance(model.get_layer("logits"), keras.layers.Dense)

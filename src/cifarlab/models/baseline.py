@@ -22,7 +22,7 @@ def conv_bn(x, filters: int, layers: LayerSet):
 # Adam, early stopping (best weights restored) and reduce-LR-on-plateau on validation loss.
 
 
-@register("baseline", "the network the project was first described with", options=("dropout",))
+@register("baseline", "the network the project was first described with", options=("dropout", "layers"))
 def baseline_cnn(input_size, num_classes, mean, std, dropout: float = 0.25,
                  temperature: float = 1.0, layers: str | LayerSet = DEFAULT_LAYER_SET) -> keras.Model:
     layers = layer_set(layers)

@@ -62,7 +62,7 @@ def conv_bn_gelu(x, filters: int, pool: bool, layers: LayerSet):
 
 
 @register("fast", "airbench-style network for accuracy per CPU-minute",
-          options=("widths", "whitening_eps"), init_from_data=True)
+          options=("widths", "whitening_eps", "layers"), init_from_data=True)
 def fast_net(input_size, num_classes, mean, std, widths=(64, 256, 256), whitening_eps: float = 5e-4,
              init_images: np.ndarray | None = None, temperature: float = 1.0,
              layers: str | LayerSet = DEFAULT_LAYER_SET) -> keras.Model:

@@ -169,6 +169,8 @@ class LayerSet:
 LAYER_SETS = {
     "keras": LayerSet(keras.layers.BatchNormalization, lambda: keras.layers.Activation("gelu")),
     "fused": LayerSet(FusedBatchNormalization, GELU),
+    "fused-gelu-sigmoid": LayerSet(FusedBatchNormalization, lambda: GELU("sigmoid")),
+    "fused-relu": LayerSet(FusedBatchNormalization, keras.layers.ReLU),
 }
 DEFAULT_LAYER_SET = "fused"
 

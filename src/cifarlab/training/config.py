@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cifarlab import options
 from cifarlab.errors import CifarlabError
+from cifarlab.models.layers import LAYER_SETS
 from cifarlab.models.registry import get_entry, model_names
 from cifarlab.options import Options, option
 from cifarlab.training.recipes import DEFAULT_TRANSFER, TRANSFER_MODES, Recipe, get_recipe, recipes
@@ -30,6 +31,7 @@ OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("triangle", "warmup-cosine", "constant", "plateau")
 MODEL_NAMES = tuple(model_names())
 RECIPE_NAMES = tuple(recipes())
+LAYER_SET_NAMES = tuple(LAYER_SETS)
 RECIPE_GROUP = "recipe (default: the recipe's value, shown per recipe in brackets)"
 
 
@@ -113,6 +115,11 @@ class TrainConfig(Options):
                                             metavar="A,B,C")
     whitening_eps: float | None = recipe_field("added to the patch variances before whitening; larger "
                                          "values amplify high-frequency noise less", models=("fast",))
+    layers: str | None = recipe_field("normalisation + activation layers (models/layers.py): fused = "
+                                      "fused BatchNorm + GELU, keras = Keras's own (models trained "
+                                      "before), fused-relu, fused-gelu-sigmoid (baseline: the "
+                                      "BatchNorm only)", choices=LAYER_SET_NAMES,
+                                      models=("fast", "baseline"))
     dropout: float | None = recipe_field("dropout rate of the first block (later blocks +0.05, +0.1)",
                                    models=("baseline",))
 

@@ -75,6 +75,7 @@ declare(
     val_fraction=0.02,       # 1,000 CIFAR images: enough to calibrate and watch
     early_stopping_patience=0, plateau_patience=0, plateau_factor=0.5,
     whitening_eps=5e-4,      # airbench's; larger values damp the noise-amplifying directions
+    layers="fused",          # fused BatchNorm + GELU with its own gradient (models/layers.py)
     noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=False,
 )
 
@@ -96,6 +97,7 @@ declare(
     momentum=0.9, bias_scaler=1.0, lookahead_steps=0,
     label_smoothing=0.0, calibrate=False, flip=False, translate=0, cutout=0, val_fraction=0.1,
     weight_decay=0.0, dropout=0.25, noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=False,
+    layers="fused",          # its BatchNorm on the fused kernel (its activations stay ReLU)
 )
 
 # --from MODEL --transfer head: a new head fitted on features computed once (seconds; live `t`).
