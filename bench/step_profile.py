@@ -92,9 +92,8 @@ def twin_step(preset: str, layers: LayerSet, images, labels, batch_size: int, wi
 def real_step(preset: str, layers: str, images, labels, batch_size: int | None, widths) -> tuple:
     """(model, endless batches, batch size) of cifarlab's own training step for `preset`."""
     cfg = TrainConfig(data="", model=preset, precision="bfloat16", batch_size=batch_size,
-                      widths=widths if preset == "fast" else None).resolved()
-    model = build_model(preset, dtype_policy=POLICY, layers=layers, **model_inputs(images),
-                        **cfg.model_options())
+                      widths=widths if preset == "fast" else None, layers=layers).resolved()
+    model = build_model(preset, dtype_policy=POLICY, **model_inputs(images), **cfg.model_options())
     model.compile(optimizer=make_optimizer(cfg, EPOCH_IMAGES // cfg.batch_size),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing))
     data = train_dataset(images, labels, CLASSES, cfg.batch_size, 0, 0, 1000, Augment.of(cfg))
