@@ -60,8 +60,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_global_options(parser: argparse.ArgumentParser, default=False) -> None:
-    """--debug, --quiet, --verbose, unless the command declares its own (train's --quiet), on
-    `parser` and its subcommands' parsers (`data info`)."""
+    """--debug, --quiet, --verbose on `parser` and its subcommands' parsers (`data info`), unless
+    a command declares its own."""
     for flag, help in GLOBAL_OPTIONS.items():
         if flag not in parser._option_string_actions:
             parser.add_argument(flag, action="store_true", default=default, help=help)

@@ -20,8 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "came from: default, recipe, small-data rule or flag) and exit; with "
                              "--data the small-data rule is applied to that dataset")
     config.add_arguments(parser)
-    if "--quiet" not in parser._option_string_actions:  # TODO(lead): the global --quiet
-        parser.add_argument("--quiet", action="store_true", help="no progress bar, nothing printed")
 
 
 def config_from_args(args: argparse.Namespace) -> config.TrainConfig:
