@@ -59,6 +59,21 @@ def tiny_model(tmp_path_factory, shapes_folder) -> Path:
         model="fast", command="tests/conftest.py tiny_model", version="test", created="test"))
 
 
+@pytest.fixture(scope="session")
+def open_model(tmp_path_factory, tiny_model, shapes_folder) -> Path:
+    """`tiny_model` with the open-set output (ood_score) and its threshold in the metadata, fitted
+    on the shapes training images (the small-validation rule: the data has no val split)."""
+    from cifarlab.data import load_dataset
+    from cifarlab.models.io import load_keras_model, save_model_file
+    from cifarlab.training.openset import add_open_set
+
+    model, meta = load_keras_model(tiny_model)
+    data = load_dataset(shapes_folder, image_size=32, cache_dir=tmp_path_factory.mktemp("c"))
+    scored, record = add_open_set(model, data.split("train"), None, meta.num_classes)
+    path = tmp_path_factory.mktemp("open-model") / "tiny-open.keras"
+    return save_model_file(scored, path, meta.with_changes(open_set=record))
+
+
 @pytest.fixture()
 def server():
     """A local HTTP server; set `server.routes[path] = (body, content_length_or_None)`."""

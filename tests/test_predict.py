@@ -100,8 +100,8 @@ def test_all_good_exit_0_and_csv(mixed_folder, tiny_model, capsys):
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 8 and all(r["ok"] == "true" for r in rows)
-    assert list(rows[0]) == ["path", "ok", "error", "label_1", "probability_1", "label_2",
-                             "probability_2", "label_3", "probability_3"]
+    assert list(rows[0]) == ["path", "ok", "error", "unknown", "ood_score", "label_1", "probability_1",
+                             "label_2", "probability_2", "label_3", "probability_3"]
     assert all(abs(sum(float(r[f"probability_{i}"]) for i in (1, 2, 3)) - 1) < 1e-3 for r in rows)
 
 

@@ -22,6 +22,7 @@ COMMANDS = {
     "live": "Classify a region of a webcam / video / stream live, with an overlay.",
     "predict": "Classify image files, folders or globs in bulk.",
     "export": "Export a model to LiteRT, ONNX or SavedModel, with a parity check.",
+    "openset": "Add the 'none of my classes' score and threshold to a trained model.",
 }
 GLOBAL_OPTIONS = {  # every command takes these, before or after its name
     "--debug": "show full tracebacks on errors",

@@ -12,7 +12,10 @@ EPILOG = (
     "the others are still classified), 2 on a usage error (e.g. no model). Folders are searched "
     "recursively for .png/.jpg/.jpeg/.bmp/.webp/.gif files; files named explicitly are tried "
     "whatever their extension. json output is a list of {path, ok, label, probability, top_k, "
-    "error}; csv has the columns path,ok,error,label_1,probability_1,..."
+    "error, unknown, ood_score}; csv has the columns path,ok,error,unknown,ood_score,label_1,"
+    "probability_1,... With a model that has the open-set output (`cifarlab openset`), an image "
+    "whose ood_score is above --ood-threshold gets the label 'unknown' (top_k still lists the "
+    "nearest classes); ood_score is null (empty in csv) for a model without it."
 )
 
 

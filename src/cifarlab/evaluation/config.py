@@ -8,9 +8,11 @@ from pathlib import Path
 
 from cifarlab.errors import CifarlabError
 from cifarlab.inference.choice import backend_option, model_option
+from cifarlab.inference.rejection import threshold_option
 from cifarlab.options import REQUIRED, Options, at_least, option
 
 CORRUPTION_OPTIONS = ("corruptions", "severities", "corruption_samples", "corruptions_data")
+OPEN_SET_OPTIONS = ("ood", "ood_threshold")
 
 
 @dataclass
@@ -35,6 +37,11 @@ class EvaluateConfig(Options):
     corruptions_data: Path | None = option(
         None, "read the official CIFAR-10-C files (<corruption>.npy, labels.npy) from DIR instead of "
               "generating the corruptions", metavar="DIR")
+    ood: list[str] = option([], "outside images (none of the model's classes): image files, folders "
+                                "(recursive) or glob patterns, as `cifarlab predict` takes them; "
+                                "scores how well the open-set score tells them from the split",
+                            metavar="PATH")
+    ood_threshold: str | float = threshold_option()
     image_size: int | None = option(None, "dataset decode size; default: the model's input size", cli=False)
     labels: str = option("fine", "CIFAR-100 label set", cli=False)
     cache_dir: Path | None = option(None, "decoded-array cache", cli=False)

@@ -1,9 +1,12 @@
-"""What `evaluate` measures: the model file opened with its runtime, and the split decoded at the
+"""What `evaluate` measures: the model file opened with its runtime, the split decoded at the
 model's input size (resized when the dataset's images differ), its classes checked against the
-model's."""
+model's, and the outside images of `--ood`."""
 
 from __future__ import annotations
 
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +19,9 @@ if TYPE_CHECKING:
     from cifarlab.data.dataset import Dataset, Split
     from cifarlab.evaluation.config import EvaluateConfig
     from cifarlab.inference import Classifier
+
+log = logging.getLogger(__name__)
+OOD_HINT = "pass image files, folders or glob patterns of images that are none of the model's classes"
 
 
 @dataclass
@@ -76,3 +82,34 @@ def check_class_names(model_names: list[str], data_names: list[str], model_path:
         f"{_short_list(data_names)} (first difference at position {first}); evaluate on a dataset "
         "with the model's classes in the same order, or pass the model trained on this dataset"
     )
+
+
+def gather_outside(paths: list[str]) -> list[Path]:
+    """The `--ood` image files (as `cifarlab predict` expands them), or a one-line error naming the
+    first input that matches no image."""
+    from cifarlab.data.files import gather_inputs
+
+    items = gather_inputs(paths)
+    unmatched = [(path, error) for path, error in items if error is not None]
+    if unmatched:
+        path, error = unmatched[0]
+        raise CifarlabError(f"--ood {path}: {error}; {OOD_HINT}")
+    return [path for path, _ in items]
+
+
+def load_outside(files: list[Path], size: tuple[int, int]) -> np.ndarray:
+    """The files at `size`, decoded in threads; unreadable ones are skipped with one log line,
+    none readable is an error."""
+    from cifarlab.data.files import load_resized
+
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        loaded = list(pool.map(lambda path: load_resized(path, size), files))
+    images = [x for x in loaded if isinstance(x, np.ndarray)]
+    failed = [(path, x) for path, x in zip(files, loaded) if isinstance(x, str)]
+    if not images:
+        raise CifarlabError(f"--ood: none of the {len(files)} files could be read as an image "
+                            f"(first: {failed[0][0]}: {failed[0][1]}); {OOD_HINT}")
+    if failed:
+        log.warning("--ood: skipped %d of %d files that could not be read (first: %s: %s)",
+                    len(failed), len(files), *failed[0])
+    return np.stack(images)

@@ -24,6 +24,8 @@ MAX_CURVE_POINTS = 2000
 DPI = 100
 GRID_COLUMNS = 5
 GRID_TILE = 96  # misclassified images are upscaled (nearest) to at least this many pixels
+OOD_BINS = 40
+OOD_PLOT = "open_set_scores.png"
 
 
 def _png(fig: Figure) -> bytes:
@@ -213,6 +215,46 @@ def corruption_heatmap_png(section: dict) -> bytes:
     ratio = f", mean over the 15: {section['mean_15']:.1%}" if section["mean_15"] is not None else ""
     ax.set_title(f"Accuracy under corruptions (clean {section['clean_accuracy']:.1%}{ratio})", fontsize=9)
     return _png(fig)
+
+
+def ood_histogram_png(inside: np.ndarray, outside: np.ndarray | None, threshold: float | None,
+                      score: str) -> bytes:
+    """Histograms of the split's and the outside images' scores over shared bins, each normalized
+    to its own count, with the threshold as a vertical line."""
+    both = inside if outside is None else np.concatenate([inside, outside])
+    bins = np.histogram_bin_edges(both, bins=OOD_BINS)
+    fig = Figure(figsize=(8, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    weights = np.full(len(inside), 1 / len(inside))
+    ax.hist(inside, bins, weights=weights, color="steelblue", alpha=0.6,
+            label=f"test split ({len(inside):,} images)")
+    if outside is not None:
+        ax.hist(outside, bins, weights=np.full(len(outside), 1 / len(outside)), color="darkorange",
+                alpha=0.6, label=f"outside images ({len(outside):,})")
+    if threshold is not None:
+        ax.axvline(threshold, color="crimson", ls="--", lw=1.6, label=f"threshold {threshold:.4g}")
+    ax.set_xlabel(f"{score} score (higher: less like the training classes)")
+    ax.set_ylabel("share of the set's images")
+    ax.set_title("Open-set score")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def render_open_set_figure(section: dict, inside: np.ndarray | None, outside: np.ndarray | None,
+                           out_dir: str | Path) -> dict[str, tuple[str, bytes]]:
+    """The score histogram, written atomically to out_dir/OOD_PLOT, and its name recorded in the
+    open-set `section` as "plot" (nothing without a score)."""
+    if not section.get("available"):
+        return {}
+    vs = " and of the outside images" if outside is not None else ""
+    caption = (f"Open-set {section['score']} score of the test images{vs}; "
+               f"above the dashed line an image is unknown" if section["threshold"] is not None
+               else f"Open-set {section['score']} score of the test images{vs} (rejection off)")
+    png = ood_histogram_png(inside, outside, section["threshold"], section["score"])
+    write_atomic(Path(out_dir) / OOD_PLOT, png)
+    section["plot"] = OOD_PLOT
+    return {OOD_PLOT: (caption, png)}
 
 
 def _curves_caption(title: str, num_classes: int) -> str:

@@ -55,6 +55,40 @@ def _corruption_section(section: dict | None) -> str:
             f"<table><tr><th>corruption</th>{head}<th>mean</th></tr>{rows}</table>")
 
 
+def _figure(name: str, caption: str, png: bytes) -> str:
+    e = html.escape
+    return (f'<figure><img alt="{e(name)}" src="{data_uri(png)}"><figcaption>{e(caption)} '
+            f"({e(name)})</figcaption></figure>")
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _open_set_section(section: dict | None, plots: dict[str, tuple[str, bytes]]) -> str:
+    """The open-set numbers and the score histogram (kept out of the general plots)."""
+    if not section:
+        return ""
+    e = html.escape
+    if not section["available"]:
+        return f"<h2>Open set</h2><p>{e(section['note'])}.</p>"
+    threshold = "off" if section["threshold"] is None else f"{section['threshold']:.4g}"
+    cards = [_card("score", section["score"]), _card("threshold", threshold),
+             _card("test images rejected", _share(section["rejected_share"]), "rejected-share"),
+             _card("accuracy on accepted test images", _share(section["accepted_accuracy"]))]
+    if "outside_images" in section:
+        cards += [_card("outside images", f"{section['outside_images']:,}"),
+                  _card("AUROC (outside vs test)", _num(section["auroc"], 3), "ood-auroc"),
+                  _card("FPR95 (outside accepted at 95% test kept)", _share(section["fpr95"])),
+                  _card("outside images flagged unknown", _share(section["flagged_outside"]))]
+    note = f" {section['tta_note']}." if "tta_note" in section else ""
+    figure = _figure(section["plot"], *plots[section["plot"]]) if section.get("plot") in plots else ""
+    return (f"<h2>Open set</h2><p>{e(section['rejection'])}. An image scoring above the threshold "
+            f"is &ldquo;unknown&rdquo; (none of the classes); the rejected share is what that costs "
+            f"on the test images.{e(note)}</p>"
+            f'<div class="cards">{"".join(cards)}</div>{figure}')
+
+
 def render_report(metrics: dict, plots: dict[str, tuple[str, bytes]], weakest: list[str]) -> str:
     """plots: file name -> (caption, PNG bytes), in display order."""
     e = html.escape
@@ -83,9 +117,10 @@ def render_report(metrics: dict, plots: dict[str, tuple[str, bytes]], weakest: l
     errors = "".join(
         f"<tr><td>{x['index']}</td><td>{e(x['true'])}</td><td>{e(x['pred'])}</td>"
         f"<td>{x['confidence']:.3f}</td></tr>" for x in metrics["most_confident_errors"])
-    figures = "".join(
-        f'<figure><img alt="{e(name)}" src="{data_uri(png)}"><figcaption>{e(caption)} '
-        f"({e(name)})</figcaption></figure>" for name, (caption, png) in plots.items())
+    open_set = metrics.get("open_set")
+    shown_apart = (open_set or {}).get("plot")
+    figures = "".join(_figure(name, caption, png) for name, (caption, png) in plots.items()
+                      if name != shown_apart)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -104,6 +139,7 @@ of the squared difference between probability and one-hot label (0 is perfect, 2
 <table><tr><th>class</th><th>support</th><th>accuracy (recall)</th><th>precision</th><th>F1</th>
 <th>ROC AUC</th><th>avg precision</th></tr>{''.join(rows)}</table>
 {_corruption_section(metrics.get("corruptions"))}
+{_open_set_section(open_set, plots)}
 <h2>Plots</h2>{figures}
 <h2>Most confidently wrong</h2>
 <table><tr><th>index</th><th>true</th><th>predicted</th><th>confidence</th></tr>{errors}</table>

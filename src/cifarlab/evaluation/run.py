@@ -17,13 +17,16 @@ from cifarlab.atomic import write_atomic
 from cifarlab.evaluation.config import EvaluateConfig
 from cifarlab.evaluation.corruptions import parse_corruptions, parse_severities
 from cifarlab.evaluation.explain import error_maps
-from cifarlab.evaluation.inputs import EvaluatedSplit, input_size, load_split, open_model
+from cifarlab.evaluation.inputs import (EvaluatedSplit, gather_outside, input_size, load_outside,
+                                        load_split, open_model)
 from cifarlab.evaluation.metrics import compute_metrics, weakest_classes
-from cifarlab.evaluation.plots import PER_CLASS_CURVES_MAX, render_figures
-from cifarlab.evaluation.predict import predict_probabilities
+from cifarlab.evaluation.openset import open_set_section
+from cifarlab.evaluation.plots import PER_CLASS_CURVES_MAX, render_figures, render_open_set_figure
+from cifarlab.evaluation.predict import predict_scored_split
 from cifarlab.evaluation.report import render_report
 from cifarlab.evaluation.robustness import CorruptionPlan, score_corruptions
 from cifarlab.evaluation.timing import StageTimer
+from cifarlab.inference.rejection import rejection_for
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +60,32 @@ def output_folder(config: EvaluateConfig, model_path: Path) -> Path:
     return Path(config.out or Path(RUNS_DIR) / f"eval-{model_path.stem}-{config.split}")
 
 
+def score_outside(config: EvaluateConfig, classifier, files: list[Path], timer: StageTimer):
+    """The outside images' scores (plain images, no test-time augmentation)."""
+    with timer.stage("open_set"):
+        images = load_outside(files, input_size(classifier))
+        return classifier.predict_scored(images, config.batch_size)[1].astype(np.float64)
+
+
 def evaluate(config: EvaluateConfig) -> EvaluateResult:
     timer = StageTimer()
     plan = corruption_plan(config)  # parsed before the long work, so a typo fails fast
+    outside_files = gather_outside(config.ood) if config.ood else []
     with timer.stage("load_model"):
         model_path, classifier = open_model(config)
+    # no score: the open-set section and the command's summary say so, not a log line
+    rejection = rejection_for(classifier, config.ood_threshold, str(model_path), say=log.debug)
     with timer.stage("load_data"):
         data = load_split(config, classifier, model_path)
     with timer.stage("predict"):
-        probs = predict_probabilities(classifier, data.images, config.batch_size, config.tta,
-                                      config.progress)
+        probs, scores = predict_scored_split(classifier, data.images, config.batch_size, config.tta,
+                                             config.progress)
     with timer.stage("metrics"):
         metrics, curves = compute_metrics(data.split.labels, probs, data.class_names)
+    outside = (score_outside(config, classifier, outside_files, timer)
+               if outside_files and rejection.score else None)
+    metrics["open_set"] = open_set_section(rejection, data.split.labels, probs, scores, outside,
+                                           str(model_path), config.tta)
     if plan is not None:
         with timer.stage("corruptions"):
             metrics["corruptions"] = score_corruptions(classifier, data.images, data.split.labels, plan,
@@ -77,6 +94,7 @@ def evaluate(config: EvaluateConfig) -> EvaluateResult:
     with timer.stage("plots"):
         maps = error_maps(model_path, data.images, metrics)
         figures = render_figures(metrics, curves, data.images, maps, out_dir)
+        figures.update(render_open_set_figure(metrics["open_set"], scores, outside, out_dir))
     metrics = json_safe({**metrics, **run_sections(config, model_path, classifier, data,
                                                    timer.finish(), list(figures))})
     files = [out_dir / name for name in figures] + write_results(out_dir, metrics, figures)

@@ -20,6 +20,7 @@ import numpy as np
 from cifarlab.errors import CifarlabError
 from cifarlab.export.parity import ParityResult, compare, sample_images
 from cifarlab.inference.choice import model_option
+from cifarlab.inference.base import split_outputs
 from cifarlab.inference.keras_runtime import KerasClassifier
 from cifarlab.models.io import load_keras_model, require_keras_file, resolve_model_path
 from cifarlab.models.metadata import ModelMetadata, sidecar_path, write_sidecar
@@ -110,7 +111,7 @@ def _litert(model, meta, config, images, tmp_dir: Path):
     path = tmp_dir / "model.tflite"
     path.write_bytes(content)
     classifier = LiteRTClassifier(model_path=path, metadata=meta, source=str(path))
-    return path, classifier.predict(images)
+    return path, classifier.predict_scored(images)
 
 
 def _onnx(model, meta, config, images, tmp_dir: Path):
@@ -119,7 +120,7 @@ def _onnx(model, meta, config, images, tmp_dir: Path):
 
     path = tmp_dir / "model.onnx"
     path.write_bytes(keras_to_onnx(model, meta.input_size, meta))
-    return path, OnnxClassifier(path, meta).predict(images)
+    return path, OnnxClassifier(path, meta).predict_scored(images)
 
 
 def _savedmodel(model, meta, config, images, tmp_dir: Path):
@@ -134,9 +135,11 @@ def _savedmodel(model, meta, config, images, tmp_dir: Path):
     extra.mkdir(exist_ok=True)
     (extra / "cifarlab.json").write_text(meta.to_json())
     loaded = tf.saved_model.load(str(path))
-    probs = np.concatenate([loaded.serve(tf.constant(images[i : i + 256])).numpy()
-                            for i in range(0, len(images), 256)])
-    return path, probs
+    parts = [loaded.serve(tf.constant(images[i : i + 256])) for i in range(0, len(images), 256)]
+    parts = [split_outputs([o.numpy() for o in (p if isinstance(p, (list, tuple)) else [p])],
+                           meta.num_classes, str(path)) for p in parts]
+    scores = np.concatenate([s for _, s in parts]) if parts[0][1] is not None else None
+    return path, (np.concatenate([p for p, _ in parts]), scores)
 
 
 EXPORTERS = {"litert": _litert, "onnx": _onnx, "savedmodel": _savedmodel}
@@ -149,13 +152,14 @@ def export_model(config: ExportConfig) -> tuple[Path, ParityResult]:
     model, meta = load_keras_model(source)
     out = Path(config.out) if config.out else default_out(source, config.format, config.quantize)
     images, kind = sample_images(config.calibration_data, meta.input_size, config.samples, config.seed)
-    reference = KerasClassifier(model, meta).predict(images)
+    reference = KerasClassifier(model, meta).predict_scored(images)
     full_meta = _export_metadata(meta, config, source)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".tmp-export-{out.name}-"))
     try:
-        path, probs = EXPORTERS[config.format](model, full_meta, config, images, tmp_dir)
-        parity = compare(reference, probs, config.quantize != "none", kind)
+        path, exported = EXPORTERS[config.format](model, full_meta, config, images, tmp_dir)
+        threshold = meta.open_set.threshold if meta.open_set else None
+        parity = compare(reference, exported, config.quantize != "none", kind, threshold)
         full_meta = full_meta.with_changes(export={**full_meta.export, "parity": parity.as_dict()})
         if config.format == "savedmodel":
             (path / "assets.extra" / "cifarlab.json").write_text(full_meta.to_json())

@@ -1,9 +1,11 @@
 """Parity check: does an exported model give the same answers as the Keras model it came from?
 
 Both run on the same uint8 sample (real images from `--calibration-data`, else generated ones);
-the result is the max absolute difference of the probabilities and the top-1 agreement.
+the result is the max absolute difference of the probabilities and the top-1 agreement, and for a
+model with the open-set output the agreement of the `unknown` flag at the model's threshold.
 A float export passes when the difference is at most `FLOAT_TOLERANCE`; a quantized one
-(dynamic or int8) when top-1 agreement is at least `QUANTIZED_MIN_AGREEMENT`.
+(dynamic or int8) when top-1 agreement is at least `QUANTIZED_MIN_AGREEMENT`; either also needs
+the unknown flag to agree on at least `QUANTIZED_MIN_AGREEMENT` of the sample.
 """
 
 from __future__ import annotations
@@ -27,18 +29,43 @@ class ParityResult:
     top1_agreement: float
     criterion: str
     passed: bool
+    unknown_agreement: float | None = None   # None: the model has no open-set output
+    max_score_diff: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     def summary(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
+        unknown = ("" if self.unknown_agreement is None else
+                   f", unknown-flag agreement {self.unknown_agreement:.2%} (max score difference "
+                   f"{self.max_score_diff:.2e})")
         return (f"parity on {self.samples} {self.sample_source}: max |p_export - p_keras| = "
-                f"{self.max_abs_diff:.2e}, top-1 agreement {self.top1_agreement:.2%} -> {verdict} "
-                f"({self.criterion})")
+                f"{self.max_abs_diff:.2e}, top-1 agreement {self.top1_agreement:.2%}{unknown} -> "
+                f"{verdict} ({self.criterion})")
 
 
-def compare(reference: np.ndarray, exported: np.ndarray, quantized: bool, sample_source: str) -> ParityResult:
+def compare(reference, exported, quantized: bool, sample_source: str,
+            threshold: float | None = None) -> ParityResult:
+    """reference, exported: (probabilities, scores or None) of the Keras and the exported model."""
+    (reference, ref_scores), (exported, exp_scores) = reference, exported
+    result = compare_probabilities(reference, exported, quantized, sample_source)
+    if ref_scores is None:
+        return result
+    if exp_scores is None:
+        raise CifarlabError("the exported model lost the open-set output (ood_score); the export is broken")
+    agreement = float(((ref_scores > threshold) == (exp_scores > threshold)).mean()) \
+        if threshold is not None and len(ref_scores) else 1.0
+    result.unknown_agreement = agreement
+    result.max_score_diff = float(np.abs(np.asarray(ref_scores) - np.asarray(exp_scores)).max()) \
+        if len(ref_scores) else 0.0
+    result.criterion += f"; unknown flag agreement >= {QUANTIZED_MIN_AGREEMENT:.0%}"
+    result.passed = result.passed and agreement >= QUANTIZED_MIN_AGREEMENT
+    return result
+
+
+def compare_probabilities(reference: np.ndarray, exported: np.ndarray, quantized: bool,
+                          sample_source: str) -> ParityResult:
     reference = np.asarray(reference, np.float32)
     exported = np.asarray(exported, np.float32)
     if reference.shape != exported.shape:

@@ -45,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from cifarlab.errors import CifarlabError
+from cifarlab.models.openset import without_ood_score
 
 METHODS = ("auto", "cam", "gradcam", "layercam")
 # Default feature stages per method, the best measured for each (bench/results/cam_pointing.json):
@@ -200,6 +201,7 @@ class CamExplainer:
                  aligned: bool = True):
         if method not in METHODS:
             raise CifarlabError(f"unknown CAM method {method!r}; choose one of {', '.join(METHODS)}")
+        keras_model = without_ood_score(keras_model)  # the maps explain the classifier alone
         self.model = keras_model
         shape = keras_model.inputs[0].shape
         self.input_size = (int(shape[1]), int(shape[2]))

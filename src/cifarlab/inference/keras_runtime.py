@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cifarlab.inference.base import MetadataMixin, check_batch, traced_call
+from cifarlab.inference.base import MetadataMixin, split_outputs, traced_call
 from cifarlab.models.metadata import ModelMetadata
+from cifarlab.models.openset import has_ood_score
 
 
 def set_tf_threads(threads: int | None) -> None:
@@ -29,11 +30,9 @@ class KerasClassifier(MetadataMixin):
         self.model = model
         self.metadata = metadata
         self._call = traced_call(model, self.input_size)
+        self.has_ood_score = has_ood_score(model)
 
-    def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        images = check_batch(images, self.input_size)
-        out = [self._call(images[i : i + batch_size]).numpy() for i in range(0, len(images), batch_size)]
-        return np.concatenate(out) if out else self.empty_output()
-
-    def predict_one(self, image: np.ndarray) -> np.ndarray:
-        return self._call(check_batch(image, self.input_size)).numpy()[0]
+    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        out = self._call(batch)
+        outputs = [o.numpy() for o in out] if isinstance(out, (list, tuple)) else [out.numpy()]
+        return split_outputs(outputs, self.metadata.num_classes, "keras model")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cifarlab.errors import CifarlabError
-from cifarlab.inference.base import MetadataMixin, check_batch, default_threads, traced_call
+from cifarlab.inference.base import MetadataMixin, default_threads, split_outputs, traced_call
 from cifarlab.models.metadata import ModelMetadata
 
 logger = logging.getLogger(__name__)
@@ -99,11 +99,12 @@ class LiteRTClassifier(MetadataMixin):
                                        num_threads=num_threads or default_threads())
         except (ValueError, RuntimeError) as exc:
             raise CifarlabError(f"{self.source}: not a loadable LiteRT model ({exc})") from None
-        inp, out = self._interp.get_input_details(), self._interp.get_output_details()
-        if len(inp) != 1 or len(out) != 1:
-            raise CifarlabError(f"{self.source}: expected a model with one input and one output")
-        self._in, self._out = inp[0], out[0]
-        self._in_index, self._out_index = self._in["index"], self._out["index"]
+        inp, self._outs = self._interp.get_input_details(), self._interp.get_output_details()
+        if len(inp) != 1 or len(self._outs) not in (1, 2):
+            raise CifarlabError(f"{self.source}: expected a model with one input and one or two outputs")
+        self._in = inp[0]
+        self._in_index = self._in["index"]
+        self.has_ood_score = len(self._outs) == 2
         shape = tuple(int(v) for v in self._in["shape_signature"])
         if len(shape) != 4 or shape[1:] != (*self.input_size, 3):
             raise CifarlabError(f"{self.source}: model input shape {shape} does not match metadata "
@@ -115,8 +116,6 @@ class LiteRTClassifier(MetadataMixin):
         self._fixed_batch = 1 if self._resizable else shape[0]
         self._batch: int | None = None
         self._set_batch(self._fixed_batch)
-        scale, zero = self._out["quantization"]
-        self._out_scale = (float(scale), int(zero)) if scale else None
 
     @classmethod
     def from_keras(cls, model, metadata: ModelMetadata, num_threads: int | None = None,
@@ -139,35 +138,23 @@ class LiteRTClassifier(MetadataMixin):
         scale, zero = self._in["quantization"]  # int8 input: quantize raw pixel values
         return np.clip(np.round(images / scale + zero), -128, 127).astype(np.int8)
 
-    def _output(self) -> np.ndarray:
-        out = self._interp.get_tensor(self._out_index)
-        if self._out_scale is not None:
-            scale, zero = self._out_scale
+    def _output(self, detail: dict) -> np.ndarray:
+        out = self._interp.get_tensor(detail["index"])
+        scale, zero = detail["quantization"]
+        if scale:
             return ((out.astype(np.float32) - zero) * scale).astype(np.float32)
         return out.astype(np.float32, copy=True)
 
-    def _invoke(self, batch: np.ndarray) -> np.ndarray:
+    def _chunk(self, batch_size: int) -> int:
+        return batch_size if self._resizable else self._fixed_batch
+
+    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        n = len(batch)
+        if not self._resizable and n < self._fixed_batch:  # fixed batch: pad the last chunk
+            batch = np.concatenate([batch, np.zeros((self._fixed_batch - n, *batch.shape[1:]), batch.dtype)])
         self._set_batch(len(batch))
         self._interp.set_tensor(self._in_index, self._prepare(np.ascontiguousarray(batch)))
         self._interp.invoke()
-        return self._output()
-
-    def predict_one(self, image: np.ndarray) -> np.ndarray:
-        batch = check_batch(image, self.input_size)
-        if not self._resizable and self._fixed_batch != 1:
-            return self.predict(batch)[0]
-        return self._invoke(batch)[0]
-
-    def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        images = check_batch(images, self.input_size)
-        if not len(images):
-            return self.empty_output()
-        step = batch_size if self._resizable else self._fixed_batch
-        outputs = []
-        for start in range(0, len(images), step):
-            chunk = images[start : start + step]
-            n = len(chunk)
-            if not self._resizable and n < step:  # fixed batch: pad the last chunk
-                chunk = np.concatenate([chunk, np.zeros((step - n, *chunk.shape[1:]), chunk.dtype)])
-            outputs.append(self._invoke(chunk)[:n])
-        return np.concatenate(outputs)
+        probs, scores = split_outputs([self._output(d) for d in self._outs], self.metadata.num_classes,
+                                      self.source)
+        return probs[:n], (scores[:n] if scores is not None else None)

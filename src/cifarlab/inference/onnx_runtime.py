@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from cifarlab.errors import CifarlabError
-from cifarlab.inference.base import MetadataMixin, check_batch, default_threads
+from cifarlab.inference.base import MetadataMixin, default_threads, split_outputs
 from cifarlab.models.metadata import ModelMetadata
 
 METADATA_PROP = "cifarlab"  # the ONNX metadata_props key holding ModelMetadata.to_json()
@@ -34,7 +34,9 @@ class OnnxClassifier(MetadataMixin):
         if len(inputs) != 1:
             raise CifarlabError(f"{path}: expected a model with one input")
         self._input = inputs[0].name
-        self._output = self._session.get_outputs()[0].name
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        self.has_ood_score = len(self._outputs) == 2
+        self._source = str(path)
         self._float_input = "float" in inputs[0].type
 
     def _embedded_metadata(self, path: Path) -> ModelMetadata:
@@ -44,15 +46,7 @@ class OnnxClassifier(MetadataMixin):
                                 "embedded metadata); copy the sidecar next to the model or re-export")
         return ModelMetadata.from_json(props[METADATA_PROP], str(path))
 
-    def _run(self, images: np.ndarray) -> np.ndarray:
+    def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         feed = images.astype(np.float32) if self._float_input else np.ascontiguousarray(images)
-        return self._session.run([self._output], {self._input: feed})[0].astype(np.float32, copy=False)
-
-    def predict_one(self, image: np.ndarray) -> np.ndarray:
-        return self._run(check_batch(image, self.input_size))[0]
-
-    def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        images = check_batch(images, self.input_size)
-        if not len(images):
-            return self.empty_output()
-        return np.concatenate([self._run(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+        return split_outputs(self._session.run(self._outputs, {self._input: feed}),
+                             self.metadata.num_classes, self._source)

@@ -29,6 +29,26 @@ RENAMED_RECIPES = {"seed": "baseline"}
 
 
 @dataclass(frozen=True)
+class OpenSet:
+    """How the model's `ood_score` output is read (models/openset.py, training/openset.py)."""
+
+    score: str                 # which score the output is: msp, maxlogit, energy, mahalanobis, rmds, knn
+    threshold: float           # a score above it: the image is none of the classes ("unknown")
+    keep: float = 0.95         # the share of in-distribution images the threshold was set to keep
+    fitted_on: str = "validation"  # "validation", or "training" (the small-validation rule)
+    images: int = 0            # how many images the threshold was fitted on
+    statistics_images: int = 0  # how many training images the score's statistics came from
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "model") -> OpenSet:
+        try:
+            return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        except TypeError as exc:
+            raise CifarlabError(f"{source}: unreadable open_set metadata ({exc}); rerun "
+                                "`cifarlab openset` on the model") from None
+
+
+@dataclass(frozen=True)
 class ModelMetadata:
     class_names: tuple[str, ...]          # label order: output i is class_names[i]
     input_size: tuple[int, int]           # (height, width) of the uint8 RGB input
@@ -45,6 +65,7 @@ class ModelMetadata:
     splits: dict = field(default_factory=dict)   # recorded train/val/test file lists, if drawn by cifarlab
     parent: str = ""                      # the model a transfer run started from
     export: dict = field(default_factory=dict)   # format, quantization, parity of an exported copy
+    open_set: OpenSet | None = None       # the out-of-distribution output's meaning; None: no rejection
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -84,6 +105,8 @@ class ModelMetadata:
         for key in ("mean", "std"):
             if key in values:
                 values[key] = tuple(float(v) for v in values[key])
+        if isinstance(values.get("open_set"), dict):
+            values["open_set"] = OpenSet.from_dict(values["open_set"], source)
         values["model"] = RENAMED_RECIPES.get(values.get("model", "unknown"), values.get("model", "unknown"))
         return cls(**values)
 

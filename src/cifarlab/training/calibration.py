@@ -2,7 +2,9 @@
 
 Dividing the logits by T changes no prediction, only how confident they are; label smoothing
 leaves a network under-confident, and T < 1 undoes that. Since softmax ignores a constant shift,
-log-probabilities serve as logits.
+log-probabilities serve as logits. A temperature fitted on a handful of images is noise (six
+images a model gets right push it to its bound, and the model then says 100% for everything), so
+with fewer than MIN_CALIBRATION_IMAGES validation images none is fitted.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
 from cifarlab.data import Split
+
+MIN_CALIBRATION_IMAGES = 100  # fewer validation images: no fit (training/train.py keeps T = 1)
 
 
 def predict_probabilities(model: keras.Model, split: Split, batch_size: int = 500) -> np.ndarray:

@@ -19,6 +19,7 @@ from pathlib import Path
 from cifarlab import options
 from cifarlab.errors import CifarlabError
 from cifarlab.models.layers import LAYER_SETS
+from cifarlab.models.openset import DEFAULT_SCORE, SCORES
 from cifarlab.models.registry import get_entry, model_names
 from cifarlab.options import Options, option
 from cifarlab.training.recipes import DEFAULT_TRANSFER, TRANSFER_MODES, Recipe, get_recipe, recipes
@@ -80,6 +81,9 @@ class TrainConfig(Options):
         None, "BatchNorm momentum (Keras: the weight of the old statistics) for every BatchNorm "
               "layer (default: the model's, lowered for small data, see the recipe group)",
         metavar="M")
+    ood_score: str = option(DEFAULT_SCORE, "the model's out-of-distribution score for 'none of my "
+                                           "classes' (models/openset.py), fitted after training; "
+                                           "none = no open-set output", choices=(*SCORES, "none"))
     command: str = option("", "the command line, recorded in the model", cli=False)
 
     epochs: int | None = recipe_field("epochs (baseline: maximum; early stopping may end sooner)")

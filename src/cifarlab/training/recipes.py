@@ -88,6 +88,14 @@ declare(
     whitening_eps=0.1,       # the stem amplifies pixel noise far less (bench/whitening_noise.py)
 )
 
+# The candidate for the next shipped model (issue 23): the robust recipe on a wider network.
+declare(
+    "fast-robust-wide", "`fast-robust` on a 128/384/384 network for 24 epochs: more capacity for "
+    "the clean and corrupted images at once", base="fast-robust",
+    widths=(128, 384, 384),  # 2.5x the convolution work of 64/256/256
+    epochs=24,
+)
+
 # The network and recipe the project was first described with.
 declare(
     "baseline", "conv + batch norm + dropout + dense softmax; Adam, early stopping, LR reduction",

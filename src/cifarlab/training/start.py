@@ -29,7 +29,7 @@ from cifarlab.models.io import load_keras_model, require_keras_file, resolve_mod
 from cifarlab.models.metadata import ModelMetadata
 from cifarlab.models.registry import build_model, softmax_head
 
-FEATURE_INPUT_OF = "logits"  # the parent's layer whose input is the feature vector
+from cifarlab.models.openset import FEATURE_INPUT_OF  # noqa: E402  (the layer whose input is the feature vector)
 HEAD_C = 0.1                 # inverse L2 strength of the logistic regression (scaled features)
 
 

@@ -25,7 +25,7 @@ from cifarlab.errors import CifarlabError
 from cifarlab.models.io import read_metadata, resolve_model_path, save_model_file
 from cifarlab.training import run_folder
 from cifarlab.training.batchnorm import frozen_batchnorm, set_bn_momentum
-from cifarlab.training.calibration import fit_temperature, probability_metrics
+from cifarlab.training.calibration import MIN_CALIBRATION_IMAGES, fit_temperature, probability_metrics
 from cifarlab.training.callbacks import make_callbacks, validation_freq
 from cifarlab.training.config import TrainConfig
 from cifarlab.training.curves import CURVES_FILE
@@ -36,6 +36,7 @@ from cifarlab.training.distribute import (
     same_on_all_workers,
     shard_by_data,
 )
+from cifarlab.training.openset import add_open_set
 from cifarlab.training.optim import make_optimizer
 from cifarlab.training.pipeline import Augment, eval_dataset, train_dataset
 from cifarlab.training.precision import dtype_policy
@@ -181,6 +182,10 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
         train_seconds += seconds
     model = finalize(model, start, val_split, cfg.calibrate)
     val_metrics = probability_metrics(model, val_split) if val_split is not None else {}
+    open_set = None
+    if cfg.ood_score != "none":
+        model, open_set = add_open_set(model, train_split, val_split, data.num_classes, cfg.ood_score,
+                                       seed=cfg.seed)
     summary = {
         "out": str(cfg.out), "model": cfg.model, "recipe": cfg.recipe, "transfer": cfg.transfer,
         "parent": str(start.parent) if start.parent else None, "epochs_run": epochs_run,
@@ -190,8 +195,9 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
         "dataset_fingerprint": data.fingerprint, "command": cfg.command, "class_weights": class_weight,
         "small_data": {k: v for k, (v, _) in chosen.items() if k != "bn_momentum" or bn_changed},
         "curves": CURVES_FILE if (cfg.out / CURVES_FILE).exists() else None,
+        "open_set": dataclasses.asdict(open_set) if open_set else None,
     }
-    meta = run_folder.metadata(cfg, data, start, val_metrics)
+    meta = run_folder.metadata(cfg, data, start, val_metrics).with_changes(open_set=open_set)
     if is_chief():
         save_model_file(model, cfg.out / "model.keras", meta)
         write_json_atomic(cfg.out / "summary.json", summary)
@@ -249,8 +255,15 @@ def fit(cfg: TrainConfig, model: keras.Model, strategy, data: Dataset, ckpt_dir:
 
 
 def finalize(model: keras.Model, start, val_split: Split | None, calibrate: bool) -> keras.Model:
-    """The model that ships: float32 (whatever precision trained it), temperature-calibrated."""
-    temperature = fit_temperature(model, val_split) if calibrate and val_split is not None else 1.0
+    """The model that ships: float32 (whatever precision trained it), temperature-calibrated
+    (training/calibration.py; with too few validation images the temperature stays 1)."""
+    temperature = 1.0
+    if calibrate and val_split is not None:
+        if len(val_split) >= MIN_CALIBRATION_IMAGES:
+            temperature = fit_temperature(model, val_split)
+        else:
+            log.info(f"temperature 1 (not fitted: {len(val_split)} validation images, fewer than "
+                     f"{MIN_CALIBRATION_IMAGES})")
     return start.finish(model, temperature)
 
 

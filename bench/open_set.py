@@ -1,0 +1,145 @@
+"""Open-set recognition on the CIFAR10 6/4 protocol: train on 6 classes, score the other 4.
+
+    python bench/open_set.py --data ../shared/datasets/cifar10-jpeg --recipe fast
+
+For each class split, trains the recipe on the 6 known classes (resumable run folders in
+runs/bench-openset-<recipe>-<split>), then scores every out-of-distribution score of
+`cifarlab.models.openset` side by side, with the statistics fitted on training images as
+`cifarlab train` does:
+- near: the 4 unknown classes' test images against the 6 known classes' test images;
+- far, built here (no image collection of another package): uniform noise, smooth colour blobs
+  (walls, desks), and the known test images cut into 8x8 tiles and shuffled (their colours and
+  textures without their objects).
+AUROC (higher is better) and FPR95 (share of the outside images accepted when 95% of the known
+test images are; lower is better). Writes bench/results/open_set-<recipe>.json.
+`--quick`: one epoch on tiny generated data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from cifarlab.data import CIFAR10_CLASSES, Dataset, Split, load_dataset
+from cifarlab.evaluation.openset import ood_metrics
+from cifarlab.models import openset
+from cifarlab.models.io import load_keras_model
+from cifarlab.training.config import TrainConfig
+from cifarlab.training.openset import STATISTICS_IMAGES, training_features
+from cifarlab.training.train import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402
+from _common import tiny_dataset  # noqa: E402
+
+# Known classes of each split (the rest are unknown): animals and vehicles mixed on both sides.
+SPLITS = {"a": (0, 1, 2, 4, 5, 9), "b": (0, 3, 5, 7, 8, 9)}
+FAR_IMAGES = 2000
+
+
+def known_only(data: Dataset, known: tuple[int, ...]) -> tuple[Dataset, Split, Split]:
+    """The dataset of the known classes (labels renumbered), its test split and the unknown test."""
+    remap = np.full(data.num_classes, -1)
+    remap[list(known)] = np.arange(len(known))
+
+    def pick(split: Split, keep: bool) -> Split:
+        positions = np.flatnonzero((remap[split.labels] >= 0) == keep)
+        chosen = split.select(positions)
+        return dataclasses.replace(chosen, labels=remap[chosen.labels] if keep else chosen.labels)
+
+    splits = {"train": pick(data.split("train"), True), "test": pick(data.split("test"), True)}
+    names = [data.class_names[c] for c in known]
+    subset = dataclasses.replace(data, class_names=names, splits=splits,
+                                 fingerprint=f"{data.fingerprint}-known-{'-'.join(map(str, known))}")
+    return subset, splits["test"], pick(data.split("test"), False)
+
+
+def far_sets(images: np.ndarray, n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    side = images.shape[1]
+    noise = rng.integers(0, 256, (n, side, side, 3), dtype=np.uint8)
+    small = rng.integers(0, 256, (n, 4, 4, 3), dtype=np.uint8)
+    blobs = np.stack([cv2.GaussianBlur(cv2.resize(s, (side, side), interpolation=cv2.INTER_CUBIC), (5, 5), 0)
+                      for s in small])
+    tiles = images[rng.permutation(len(images))[:n]].reshape(n, side // 8, 8, side // 8, 8, 3)
+    tiles = tiles.transpose(0, 1, 3, 2, 4, 5).reshape(n, -1, 8, 8, 3)
+    order = np.argsort(rng.random(tiles.shape[:2]), axis=1)
+    shuffled = np.take_along_axis(tiles, order[:, :, None, None, None], axis=1)
+    grid = side // 8
+    shuffled = shuffled.reshape(n, grid, grid, 8, 8, 3).transpose(0, 1, 3, 2, 4, 5).reshape(n, side, side, 3)
+    return {"noise": noise, "blobs": blobs, "shuffled-tiles": shuffled}
+
+
+def score_all(model, statistics, images: np.ndarray) -> dict[str, np.ndarray]:
+    features, logits = openset.feature_model(model).predict(images, batch_size=500, verbose=0)
+    return {kind: np.asarray(openset.score(kind, features, logits, statistics.arrays(kind)))
+            for kind in openset.SCORES}
+
+
+def measure_split(name: str, known: tuple[int, ...], data: Dataset, recipe: str, out: Path,
+                  quick: bool) -> dict:
+    subset, known_test, unknown_test = known_only(data, known)
+    overrides = {"epochs": 1, "batch_size": 32} if quick else {}
+    config = TrainConfig(data="(bench)", recipe=recipe, out=out, seed=0, **overrides)
+    if not (out / "model.keras").exists():
+        train(config, dataset=subset)
+    model, _ = load_keras_model(out / "model.keras")
+    model = openset.without_ood_score(model)
+    features, labels = training_features(model, subset.split("train"), STATISTICS_IMAGES, seed=0)
+    statistics = openset.fit_statistics(features, labels, len(known))
+    inside = score_all(model, statistics, known_test.images)
+    outside = {"near (4 unknown classes)": unknown_test.images,
+               **far_sets(known_test.images, 64 if quick else FAR_IMAGES)}
+    probs = model.predict(known_test.images, batch_size=500, verbose=0)
+    result = {"known": [data.class_names[c] for c in known],
+              "closed_set_accuracy": float((probs.argmax(1) == known_test.labels).mean()),
+              "scores": {}}
+    outside_scores = {set_name: score_all(model, statistics, images) for set_name, images in outside.items()}
+    for kind in openset.SCORES:
+        result["scores"][kind] = {set_name: ood_metrics(inside[kind], scores[kind])
+                                  for set_name, scores in outside_scores.items()}
+    return result
+
+
+def summary_table(splits: dict) -> dict:
+    """Mean AUROC / FPR95 over the splits, per score and outside set."""
+    first = next(iter(splits.values()))["scores"]
+    return {kind: {set_name: {metric: float(np.mean([s["scores"][kind][set_name][metric] for s in splits.values()]))
+                              for metric in ("auroc", "fpr95")}
+                   for set_name in sets}
+            for kind, sets in first.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/datasets/cifar10-jpeg")
+    parser.add_argument("--recipe", default="fast")
+    parser.add_argument("--splits", default=",".join(SPLITS), help=f"class splits ({', '.join(SPLITS)})")
+    record.add_quick_option(parser)
+    args = parser.parse_args()
+    run = record.begin(args.quick)
+    data = (tiny_dataset(CIFAR10_CLASSES, {"train": 600, "test": 200}) if args.quick
+            else load_dataset(args.data))
+    root = Path(tempfile.mkdtemp(prefix="bench-openset-")) if args.quick else Path("runs")
+    path = run.path(f"open_set-{args.recipe}.json")
+    results = {"protocol": "CIFAR10 6/4 (Neal et al. 2018): train on 6 classes, the other 4 unknown",
+               "command": shlex.join(["python", *sys.argv]), "splits": {}}
+    for name in args.splits.split(","):
+        results["splits"][name] = measure_split(name, SPLITS[name], data, args.recipe,
+                                                root / f"bench-openset-{args.recipe}-{name}", args.quick)
+        results["mean"] = summary_table(results["splits"])
+        run.write(path, results)
+    print(json.dumps(results["mean"], indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""`cifarlab openset`: give an existing model file its "none of my classes" output."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from cifarlab import options
+from cifarlab.cli.common import add_data_arguments, data_source
+from cifarlab.inference.choice import model_option
+from cifarlab.models.openset import DEFAULT_SCORE, SCORES
+from cifarlab.options import Options, between, option
+
+EPILOG = ("Fits the statistics of the out-of-distribution score on the training images of --data "
+          "and the threshold on its validation images (or, for a source without a val split, on "
+          "the share of train the model's recipe held out), then writes the model with a second "
+          "output, ood_score. `train` does this at the end of every run; this command is for "
+          "models trained before, or to change the score or the kept share.")
+
+
+@dataclass
+class OpenSetConfig(Options):
+    model: Path | None = model_option("the .keras model to add the score to (default: the shipped model)")
+    out: Path | None = option(None, "write the model here instead of replacing --model", metavar="PATH")
+    score: str = option(DEFAULT_SCORE, "which score (models/openset.py)", choices=SCORES)
+    keep: float = option(0.95, "the threshold keeps this share of the validation images",
+                         metavar="SHARE", check=between(0.5, 1.0, open_high=True))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    add_data_arguments(parser)
+    options.add_arguments(parser, OpenSetConfig)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cifarlab.models.io import read_metadata, resolve_model_path
+    from cifarlab.training.openset import attach_to_file, describe
+
+    config = options.from_args(OpenSetConfig, args)
+    path = resolve_model_path(config.model)
+    side = read_metadata(path).input_size[0]
+    data = data_source(args).load(side)
+    target, record = attach_to_file(path, data, config.out, config.score, config.keep)
+    print(f"wrote {target}: {describe(record)}")
+    return 0

@@ -1,0 +1,134 @@
+"""Give a trained model its "none of my classes" output: the statistics of its score and the
+threshold that flags an image unknown.
+
+The statistics come from (up to STATISTICS_IMAGES) training images, unaugmented. The threshold
+keeps `keep` (default 95%) of the validation images. The small-validation rule: with fewer than
+MIN_VAL_IMAGES validation images, a quantile of so few is noise, so the threshold is instead the
+TRAIN_KEEP quantile of the training images' own scores (training images score lower than unseen
+images of the same classes, hence the higher quantile). `cifarlab train` runs this at the end of
+every run; `cifarlab openset` runs it on an existing model file.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import numpy as np
+
+from cifarlab.data import Split
+from cifarlab.data.sampling import seeded_sample
+from cifarlab.errors import CifarlabError
+from cifarlab.models import openset
+from cifarlab.models.metadata import OpenSet
+from cifarlab.models.openset import DEFAULT_SCORE
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KEEP = 0.95
+STATISTICS_IMAGES = 10_000   # enough for class means and one covariance of a few hundred features
+MIN_VAL_IMAGES = 100
+TRAIN_KEEP = 0.99
+BATCH = 500
+RANGE_ABOVE = 3.0  # the output is clipped at threshold + this x (threshold - median in-distribution score)
+
+
+def sample_of(split: Split, n: int, seed: int) -> Split:
+    if len(split) <= n:
+        return split
+    labels = split.labels if np.bincount(split.labels).min() >= 2 else None
+    drawn, _ = seeded_sample(len(split), n, seed, labels=labels)
+    return split.select(drawn)
+
+
+def _batches(model: keras.Model, images) -> list:
+    outputs = [model(np.asarray(images[i : i + BATCH]), training=False) for i in range(0, len(images), BATCH)]
+    if isinstance(outputs[0], (list, tuple)):
+        return [np.concatenate([np.asarray(o[k]) for o in outputs]) for k in range(len(outputs[0]))]
+    return [np.concatenate([np.asarray(o) for o in outputs])]
+
+
+def training_features(model: keras.Model, split: Split, n: int = STATISTICS_IMAGES,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(features, labels) of up to n training images (a stratified seeded sample)."""
+    sample = sample_of(split, n, seed)
+    features, _ = _batches(openset.feature_model(model), sample.rows)
+    return features, sample.labels
+
+
+def ood_scores(scored: keras.Model, images) -> np.ndarray:
+    """(N,) scores of a model made by `openset.with_ood_score`."""
+    return _batches(scored, images)[1][:, 0] if len(images) else np.zeros(0, np.float32)
+
+
+def fit_threshold(scored: keras.Model, train: Split, val: Split | None, keep: float,
+                  seed: int) -> tuple[float, str, np.ndarray]:
+    """(threshold, fitted_on, scores it was fitted on): the `keep` quantile of the validation
+    scores, or the small-validation rule (module docstring)."""
+    if val is not None and len(val) >= MIN_VAL_IMAGES:
+        scores = ood_scores(scored, val.rows)
+        return float(np.quantile(scores, keep)), "validation", scores
+    scores = ood_scores(scored, sample_of(train, STATISTICS_IMAGES, seed).rows)
+    return float(np.quantile(scores, max(keep, TRAIN_KEEP))), "training", scores
+
+
+def score_range(scores: np.ndarray, threshold: float) -> tuple[float, float]:
+    """Where the output is clipped: from below the lowest in-distribution scores to as far above
+    the threshold as the threshold is above the median (flags and rankings near it unchanged)."""
+    median, lowest = float(np.median(scores)), float(scores.min())
+    spread = max(threshold - median, 1e-6)
+    return lowest - spread, threshold + RANGE_ABOVE * spread
+
+
+def add_open_set(model: keras.Model, train: Split, val: Split | None, num_classes: int,
+                 score: str = DEFAULT_SCORE, keep: float = DEFAULT_KEEP,
+                 seed: int = 0) -> tuple[keras.Model, OpenSet]:
+    """`model` with the `ood_score` output and the `OpenSet` record of its threshold."""
+    if not 0 < keep < 1:
+        raise CifarlabError(f"--keep {keep} must be between 0 and 1 (the share of known images kept)")
+    base = openset.without_ood_score(model)
+    features, labels = training_features(base, train, STATISTICS_IMAGES, seed)
+    statistics = openset.fit_statistics(features, labels, num_classes, seed=seed)
+    scored = openset.with_ood_score(base, score, statistics)
+    threshold, fitted_on, scores = fit_threshold(scored, train, val, keep, seed)
+    openset.set_range(scored, *score_range(scores, threshold))
+    record = OpenSet(score, threshold, keep, fitted_on, len(scores), len(features))
+    log.info(describe(record, val))
+    return scored, record
+
+
+def describe(record: OpenSet, val: Split | None = None) -> str:
+    where = (f"keeps {record.keep:.0%} of the {record.images} validation images"
+             if record.fitted_on == "validation" else
+             f"the {max(record.keep, TRAIN_KEEP):.0%} quantile of {record.images} training images' "
+             f"scores (only {len(val) if val is not None else 0} validation images, fewer than "
+             f"{MIN_VAL_IMAGES})")
+    return (f"open set: {record.score} score from {record.statistics_images} training images; "
+            f"threshold {record.threshold:.4g} {where}")
+
+
+def attach_to_file(model_path, data, out=None, score: str = DEFAULT_SCORE, keep: float = DEFAULT_KEEP,
+                   val_fraction: float | None = None, seed: int | None = None):
+    """`cifarlab openset`: add (or refit) the open-set output of an existing `.keras` model file
+    from `data` (a `Dataset` read at the model's input size), written atomically to `out`
+    (default: in place). The threshold is fitted on the data's val split, else on the share of
+    train the model's own recipe held out (same fraction and seed: the images it did not train
+    on, for a CIFAR-style source). Returns (path, OpenSet)."""
+    from pathlib import Path
+
+    from cifarlab.data import with_validation
+    from cifarlab.models.io import load_keras_model, require_keras_file, save_model_file
+
+    path = require_keras_file(model_path, "adding the open-set score")
+    model, meta = load_keras_model(path)
+    if list(data.class_names) != list(meta.class_names):
+        raise CifarlabError(f"--data has classes {', '.join(data.class_names[:6])}..., the model "
+                            f"{', '.join(meta.class_names[:6])}...; pass the data the model was trained on")
+    fraction = val_fraction if val_fraction is not None else meta.recipe.get("val_fraction", 0.02)
+    seed = seed if seed is not None else int(meta.recipe.get("seed", 0))
+    data = with_validation(data, fraction or 0.0, seed)
+    scored, record = add_open_set(model, data.split("train"), data.splits.get("val"),
+                                  meta.num_classes, score, keep, seed)
+    target = Path(out) if out else path
+    save_model_file(scored, target, meta.with_changes(open_set=record))
+    return target, record
