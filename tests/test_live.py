@@ -235,6 +235,9 @@ class FakeClassifier:
     def predict_one(self, image):
         return self.predict(image[None])[0]
 
+    def predict_one_scored(self, image):
+        return self.predict_one(image), None
+
 
 def test_smoothing_and_threshold():
     p = LivePredictor(FakeClassifier([[1, 0, 0], [0, 1, 0]]), smoothing=0.75, threshold=0.6)

@@ -60,8 +60,8 @@ def test_key_table_binds_codes_to_the_apps_methods():
 
 
 def test_help_line_is_the_overlays():
-    assert help_line() == HELP == ("click: inference on/off | e: heatmap | space: pause | "
-                                   "+/-: ROI size | s: snapshot | q/Esc: quit")
+    assert help_line() == HELP == ("click: inference on/off | e: heatmap | u: unknown on/off | "
+                                   "space: pause | +/-: ROI size | s: snapshot | q/Esc: quit")
 
 
 def test_app_keys_go_through_the_table(tmp_path):
@@ -93,6 +93,7 @@ def test_jsonl_row():
                    "confidence": 0.812346,
                    "top_k": [{"label": "cat", "confidence": 0.812346},
                              {"label": "dog", "confidence": 0.1}],
+                   "ood_score": None, "unknown": False,
                    "inference_ms": 1.235, "roi": [1, 2, 3, 4], "truth": "cat"}
 
 

@@ -7,6 +7,7 @@ window loops, one frame path), `swap` (the model running and its hot swap), `tea
 key -> action table).
 
 State changes are logged at INFO as `name: VALUE` lines (`inference: OFF`, `paused: ON`,
+`open set: OFF`,
 `roi: x,y,w,h`, `snapshot: PATH`, `window: ready`, `collect: ...`, `teach: ...`, `model: ...`);
 the CLI prints them to stdout as they come, so scripts and tests can follow them.
 
@@ -61,6 +62,7 @@ class LiveApp:
         self.actions = bind(self, collecting=self.collector is not None)
         self.roi = config.roi
         self.inference_on = True
+        self.open_set_on = True              # key u: reject "unknown" regions (when the model can)
         self.paused = False
         self.quit = False
         self.processed = 0
@@ -101,6 +103,14 @@ class LiveApp:
         if self.inference_on:
             self.predictor.reset()
         logger.info(f"inference: {'ON' if self.inference_on else 'OFF'}")
+
+    def toggle_open_set(self) -> None:
+        rejection = self.predictor.rejection
+        if not rejection.active:
+            self.say(f"{rejection.describe()}: nothing to turn on")
+            return
+        self.open_set_on = self.predictor.rejecting = not self.open_set_on
+        logger.info(f"open set: {'ON' if self.open_set_on else 'OFF'}")
 
     def grow_roi(self) -> None:
         self._scale_roi(ROI_STEP)
@@ -234,6 +244,7 @@ class LiveApp:
             self.stop_explain()
             self.start_explain()
         self.score = (0, 0)           # the demo accuracy is the new model's from now on
+        self.predictor.rejecting = self.open_set_on
         names = ", ".join(self.predictor.class_names)
         now = time.monotonic()
         if load.kind == "teach":
@@ -283,10 +294,14 @@ class LiveApp:
             roi=self.roi, prediction=pred, fps=fps,
             inference_ms=float(np.mean(self.infer_ms)) if self.infer_ms else 0.0,
             inference_on=self.inference_on, paused=self.paused,
-            backend=self.predictor.backend, notice=notice,
+            backend=self.predictor.backend, notice=notice, open_set_off=self.open_set_off(),
             show_help=self.config.window, truth=self.truth, score=self.score,
             collect=self.collect_panel(), teach=self.teach_line())
         return draw_overlay(image, state)
+
+    def open_set_off(self) -> bool:
+        """Whether key u turned off the rejection the running model would do."""
+        return not self.open_set_on and self.predictor.rejection.active
 
     # ---- the session -----------------------------------------------------------------------
     def done(self) -> bool:

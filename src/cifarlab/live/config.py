@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cifarlab.errors import CifarlabError
 from cifarlab.inference.choice import backend_option, model_option
+from cifarlab.inference.rejection import parse_threshold, threshold_option
 from cifarlab.live.roi import MIN_SIDE
 from cifarlab.live.teach import TRAIN_COMMAND_HELP
 from cifarlab.options import Options, at_least, between, option, parse_command
@@ -45,13 +46,15 @@ class LiveConfig(Options):
                                 "with --record and/or --jsonl)")
     record: Path | None = option(None, "write the annotated video (mp4v)", metavar="OUT.mp4")
     jsonl: Path | None = option(None, "write one JSON line per classified frame (frame, timestamp, "
-                                      "label, confidence, top_k, inference_ms, roi)",
+                                      "label, class, confidence, top_k, ood_score, unknown, "
+                                      "inference_ms, roi; truth in the demo scene)",
                                 metavar="PREDS.jsonl")
     smoothing: float = option(0.0, "temporal smoothing: exponential moving average of the "
-                                   "probabilities, weight A of the past in [0, 1); 0 = off",
+                                   "probabilities and the open-set score, weight A of the past in [0, 1); 0 = off",
                               metavar="A", check=between(0.0, 1.0, open_high=True))
     threshold: float = option(0.0, "show 'uncertain' when the top probability is below T",
                               metavar="T", check=between(0.0, 1.0))
+    ood_threshold: str | float = threshold_option()
     mirror: bool = option(False, "flip the image left-right (selfie view)")
     loop: bool = option(False, "restart a video file at its end")
     max_frames: int | None = option(None, "stop after N processed frames", metavar="N",
@@ -90,6 +93,7 @@ class LiveConfig(Options):
             self.source = "demo"  # --data implies the demo scene
 
     def check(self) -> None:
+        self.ood_threshold = parse_threshold(self.ood_threshold)
         if (self.width is None) != (self.height is None):
             raise CifarlabError("give --width and --height together")
         if self.data is not None and self.source not in ("auto", "demo"):

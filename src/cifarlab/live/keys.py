@@ -25,6 +25,7 @@ class Key:
 KEYS = (
     Key("i", "iI", "toggle_inference"),
     Key("e", "eE", "toggle_explain", "heatmap"),
+    Key("u", "uU", "toggle_open_set", "unknown on/off"),
     Key("space", " ", "toggle_pause", "pause"),
     Key("+/-", "+=", "grow_roi", "ROI size"),
     Key("-", "-_", "shrink_roi"),

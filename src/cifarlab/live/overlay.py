@@ -13,11 +13,12 @@ import cv2
 import numpy as np
 
 from cifarlab.live.keys import help_line
-from cifarlab.live.predictor import UNCERTAIN, Prediction
+from cifarlab.live.predictor import UNCERTAIN, UNKNOWN, Prediction
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 ROI_ON = (0, 255, 0)          # BGR: green box while classifying
 ROI_OFF = (160, 160, 160)     # grey box while inference is off
+NEUTRAL = (200, 200, 200)     # light grey box and label of a region that is none of the classes
 WHITE = (255, 255, 255)
 YELLOW = (0, 220, 255)
 RED = (60, 60, 255)
@@ -52,6 +53,7 @@ class OverlayState:
     score: tuple[int, int] = (0, 0)      # demo: (right, scored) pictures, shown once any is scored
     collect: CollectPanel | None = None  # --collect: classes, counts, last crop
     teach: tuple[str, tuple[int, int, int]] | None = None  # training status line and its colour
+    open_set_off: bool = False           # key u turned the "unknown" rejection off
 
 
 def score_text(score: tuple[int, int]) -> str:
@@ -134,28 +136,42 @@ def metrics(height: int, width: int) -> tuple[float, float, int, int]:
     return unit, 0.6 * unit, max(1, int(round(1.5 * unit))), int(10 * unit)
 
 
+def roi_color(state: OverlayState) -> tuple[int, int, int]:
+    if not state.inference_on:
+        return ROI_OFF
+    return NEUTRAL if state.prediction is not None and state.prediction.unknown else ROI_ON
+
+
+def label_text(pred: Prediction) -> tuple[str, tuple[int, int, int]]:
+    """The region's label and its colour: `unknown` (none of the classes) in grey, `uncertain`
+    (top probability below --threshold) in yellow, else the class and its probability."""
+    if pred.unknown:
+        return UNKNOWN, NEUTRAL
+    if pred.label == UNCERTAIN:
+        return f"uncertain ({pred.top_class}? {pred.confidence * 100:.0f}%)", YELLOW
+    return f"{pred.label} {pred.confidence * 100:.0f}%", WHITE
+
+
 def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
     height, width = frame.shape[:2]
     unit, scale, thick, margin = metrics(height, width)
 
     # ROI box (thick outline with a dark halo so it shows on bright and dark backgrounds)
     x, y, w, h = state.roi
-    color = ROI_ON if state.inference_on else ROI_OFF
+    pred = state.prediction
+    color = roi_color(state)
     cv2.rectangle(frame, (x - 2, y - 2), (x + w + 1, y + h + 1), (0, 0, 0), 1)
     cv2.rectangle(frame, (x, y), (x + w - 1, y + h - 1), color, max(2, thick + 1))
 
     # label + confidence just above the ROI (below it when there is no room)
-    pred = state.prediction
     if state.inference_on and pred is not None:
-        label = f"{pred.label} {pred.confidence * 100:.0f}%" if pred.label != UNCERTAIN else \
-            f"uncertain ({pred.top_class}? {pred.confidence * 100:.0f}%)"
+        label, label_color = label_text(pred)
         big = scale * 1.4
         (tw, th), base = cv2.getTextSize(label, FONT, big, thick + 1)
         by = y - th - base - 12 - 4
         if by < 0:
             by = y + h + 4
-        lw, _ = text_box(frame, label, x, by, big, WHITE if pred.label != UNCERTAIN else YELLOW,
-                         thick + 1)
+        lw, _ = text_box(frame, label, x, by, big, label_color, thick + 1)
         if state.truth is not None:
             text_box(frame, f"true: {state.truth}", x + lw + int(8 * unit), by, big,
                      GREEN if pred.top_class == state.truth else RED, thick + 1)
@@ -190,6 +206,7 @@ def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
     status = (f"FPS {state.fps:4.1f} | inference {state.inference_ms:.1f} ms"
               f"{' (' + state.backend + ')' if state.backend else ''} | "
               f"inference {'ON' if state.inference_on else 'OFF'}"
+              f"{' | open set: off' if state.open_set_off else ''}"
               f"{' | PAUSED' if state.paused else ''}")
     (sw, _), _ = cv2.getTextSize(status, FONT, scale, thick)
     _, sh = text_box(frame, status, width - sw - 12 - margin, margin, scale,

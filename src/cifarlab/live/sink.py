@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 def jsonl_row(frame: Frame, pred: Prediction, ms: float, roi: tuple[int, int, int, int]) -> dict:
-    """One classified frame as a `--jsonl` row (a demo frame also names its true label)."""
+    """One classified frame as a `--jsonl` row (a demo frame also names its true label);
+    `ood_score` is null for a model without the open-set score."""
     return {
         "frame": frame.index,
         "timestamp": round(frame.timestamp, 4),
@@ -26,6 +27,8 @@ def jsonl_row(frame: Frame, pred: Prediction, ms: float, roi: tuple[int, int, in
         "class": pred.top_class,
         "confidence": round(float(pred.confidence), 6),
         "top_k": [{"label": n, "confidence": round(float(p), 6)} for n, p in pred.top_k],
+        "ood_score": None if pred.ood_score is None else round(float(pred.ood_score), 6),
+        "unknown": bool(pred.unknown),
         "inference_ms": round(ms, 3),
         "roi": list(roi),
         **({"truth": frame.truth} if frame.truth is not None else {}),

@@ -117,7 +117,8 @@ class ModelSwap:
         if swap and Path(path).suffix.lower() == ".keras" and backend in ("auto", "onnx"):
             backend = "keras"
         classifier = open_classifier(path, backend, cfg.threads, log=logger.info)
-        predictor = LivePredictor(classifier, cfg.smoothing, cfg.threshold, cfg.top_k)
+        predictor = LivePredictor(classifier, cfg.smoothing, cfg.threshold, cfg.top_k,
+                                  cfg.ood_threshold, path)
         predictor.warmup()
         return predictor
 
