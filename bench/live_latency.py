@@ -11,9 +11,11 @@ Two pipelines in the same run, on the same frames:
 - `naive_keras_predict`: the common tutorial loop calling `model.predict(x)` per frame.
 
 Model: --model, else the shipped models/cifar10-fast.keras, else a freshly built *untrained*
-`fast` model (same architecture and cost; the result says which).
+`fast` model (same architecture and cost; the result says which). `--against A.keras B.keras`
+times the same LiteRT loop for other models in the same run, interleaved round by round with the
+first (`side_by_side`: e.g. a model with and without the open-set output).
 
-    python bench/live_latency.py [--frames 300] [--naive-frames 60] [--threads N]
+    python bench/live_latency.py [--frames 300] [--naive-frames 60] [--threads N] [--against M...]
 writes bench/results/live_latency.json (`--quick`: 10 frames, 3 naive, record in a temp folder).
 """
 
@@ -86,7 +88,7 @@ def run_pipeline(video: Path, frames: int, roi_size: float, infer, predictor, ex
         t2 = clock()
         probs = infer(rgb)
         t3 = clock()
-        pred = predictor.update(np.asarray(probs, np.float32).reshape(-1))
+        pred = predictor.update(probs)
         if explainer is not None:
             explainer.update(rgb, predictor.class_names.index(pred.top_class))
             if explainer.map is not None:
@@ -106,6 +108,30 @@ def run_pipeline(video: Path, frames: int, roi_size: float, infer, predictor, ex
     return out
 
 
+def live_predictor(model_path: Path, threads: int | None):
+    """What `cifarlab live` runs: LiteRT, its open-set rejection, warmed up."""
+    from cifarlab.inference import open_classifier
+    from cifarlab.live.predictor import LivePredictor
+
+    classifier = open_classifier(model_path, "litert", threads)
+    predictor = LivePredictor(classifier, top_k=3, ood_threshold="auto", path=model_path)
+    predictor.warmup(10)
+    return classifier, predictor
+
+
+def side_by_side(video: Path, models: list[Path], frames: int, rounds: int, threads: int | None) -> dict:
+    """Processing p50/p99 of each model's LiteRT loop, rounds interleaved (model A, B, A, B...)."""
+    runs = {str(m): live_predictor(m, threads) for m in models}
+    times: dict[str, list[dict]] = {key: [] for key in runs}
+    for _ in range(rounds):
+        for key, (classifier, predictor) in runs.items():
+            times[key].append(run_pipeline(video, frames, 0.5, classifier.predict_one_scored, predictor))
+    return {key: {"processing_p50_ms": round(float(np.median([r["processing"]["p50_ms"] for r in rs])), 3),
+                  "inference_p50_ms": round(float(np.median([r["inference"]["p50_ms"] for r in rs])), 3),
+                  "open_set": runs[key][0].has_ood_score, "rounds": rounds}
+            for key, rs in times.items()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=None)
@@ -114,6 +140,9 @@ def main(argv=None) -> int:
                         help="frames timed per resolution for the model.predict loop (slow)")
     parser.add_argument("--threads", type=int, default=None, help="LiteRT threads (default: runtime's)")
     parser.add_argument("--out", type=Path, default=None, help="default: bench/results/live_latency.json")
+    parser.add_argument("--against", type=Path, nargs="+", default=[],
+                        help="other models timed side by side with --model (LiteRT loop only)")
+    parser.add_argument("--rounds", type=int, default=3, help="side by side: interleaved rounds")
     record.add_quick_option(parser)
     args = parser.parse_args(argv)
     run = record.begin(args.quick)
@@ -134,9 +163,7 @@ def main(argv=None) -> int:
         else:
             model_path = fresh_model(tmp)
             model_note = "untrained fast model (models/cifar10-fast.keras absent; same architecture and cost)"
-        classifier = open_classifier(model_path, "litert", args.threads)
-        predictor = LivePredictor(classifier, top_k=3)
-        predictor.warmup(10)
+        classifier, predictor = live_predictor(model_path, args.threads)
         keras_model, _ = load_keras_model(model_path)
         naive = LivePredictor(classifier, top_k=3)
         naive.backend = "keras model.predict"
@@ -149,14 +176,18 @@ def main(argv=None) -> int:
         for name, size in RESOLUTIONS.items():
             video = tmp / f"{name}.mp4"
             write_video(video, size, min(90, args.frames), predictor.class_names)
-            lite = run_pipeline(video, args.frames, 0.5, classifier.predict_one, predictor)
+            lite = run_pipeline(video, args.frames, 0.5, classifier.predict_one_scored, predictor)
             explainer = LiveExplainer(model_path)
-            explained = run_pipeline(video, args.frames, 0.5, classifier.predict_one, predictor, explainer)
+            explained = run_pipeline(video, args.frames, 0.5, classifier.predict_one_scored, predictor,
+                                     explainer)
             explainer.close()
             slow = run_pipeline(video, args.naive_frames, 0.5, naive_infer, naive)
             added = explained["processing"]["p50_ms"] - lite["processing"]["p50_ms"]
             results[name] = {"size": list(size), "litert": lite, "litert_explain": explained,
                              "explain_added_p50_ms": round(added, 3), "naive_keras_predict": slow}
+            if args.against:
+                results[name]["side_by_side"] = side_by_side(video, [model_path, *args.against],
+                                                             args.frames, args.rounds, args.threads)
             print(f"{name}: litert processing p50 {lite['processing']['p50_ms']:.2f} ms "
                   f"(p99 {lite['processing']['p99_ms']:.2f}; inference p50 "
                   f"{lite['inference']['p50_ms']:.2f}, read p50 {lite['capture_read']['p50_ms']:.2f}) | "

@@ -113,8 +113,8 @@ def test_parity_failure_exits_1(tiny_model, tmp_path, monkeypatch, capsys):
     real = core.EXPORTERS["onnx"]
 
     def skewed(*args):
-        path, probs = real(*args)
-        return path, probs + 1e-3
+        path, (probs, scores) = real(*args)
+        return path, (probs + 1e-3, scores)
     monkeypatch.setitem(core.EXPORTERS, "onnx", skewed)
     out = tmp_path / "skew.onnx"
     assert main(["export", "--model", str(tiny_model), "--format", "onnx", "--out", str(out),
