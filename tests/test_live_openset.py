@@ -28,6 +28,7 @@ from cifarlab.live.config import LiveConfig
 from cifarlab.live.keys import help_line
 from cifarlab.live.overlay import FONT, NEUTRAL, ROI_ON, OverlayState, draw_overlay, metrics
 from cifarlab.live.predictor import UNCERTAIN, LivePredictor, Prediction
+from cifarlab.models import openset
 from cifarlab.live.roi import centered_square
 from cifarlab.live.sink import jsonl_row
 from cifarlab.models.io import read_metadata
@@ -69,7 +70,7 @@ def test_open_model_rows_carry_score_and_flag(open_model, tmp_path, capsys):
         assert (r["label"] == UNKNOWN) is r["unknown"]
         assert r["class"] in ("circle", "square", "triangle") and len(r["top_k"]) == 3
     out = capsys.readouterr().out
-    assert out.count("open set: rmds score, unknown above") == 1, out
+    assert out.count(f"open set: {openset.DEFAULT_SCORE} score, unknown above") == 1, out
 
 
 def test_model_without_score_rows_have_null_score(tiny_model, tmp_path, capsys):
@@ -137,7 +138,7 @@ def test_swapped_in_model_rejects_by_its_own_threshold(tiny_model, open_model, c
     assert app.models.loading.wait(120)
     app.poll_background()
     assert not app.predictor.rejecting and not app.process(noise_frame(1))[1].unknown
-    assert caplog.text.count("open set: rmds score, unknown above") == 2   # one line per model
+    assert caplog.text.count(f"open set: {openset.DEFAULT_SCORE} score, unknown above") == 2   # one line per model
 
 
 # ---- the predictor and its options ------------------------------------------------------------
