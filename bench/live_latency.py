@@ -169,7 +169,8 @@ def main(argv=None) -> int:
         naive.backend = "keras model.predict"
 
         def naive_infer(rgb):
-            return keras_model.predict(rgb[None], verbose=0)[0]
+            out = keras_model.predict(rgb[None], verbose=0)  # [probabilities, score] with the open-set output
+            return out[0][0] if isinstance(out, list) else out[0]
 
         naive_infer(np.zeros((*predictor.input_size, 3), np.uint8))
         results = {}

@@ -4,8 +4,11 @@ Both run on the same uint8 sample (real images from `--calibration-data`, else g
 the result is the max absolute difference of the probabilities and the top-1 agreement, and for a
 model with the open-set output the agreement of the `unknown` flag at the model's threshold.
 A float export passes when the difference is at most `FLOAT_TOLERANCE`; a quantized one
-(dynamic or int8) when top-1 agreement is at least `QUANTIZED_MIN_AGREEMENT`; either also needs
-the unknown flag to agree on at least `QUANTIZED_MIN_AGREEMENT` of the sample.
+(dynamic or int8) when top-1 agreement is at least `QUANTIZED_MIN_AGREEMENT`. The unknown flag
+must agree on at least `FLOAT_MIN_UNKNOWN_AGREEMENT` of the sample for a float export and
+`QUANTIZED_MIN_UNKNOWN_AGREEMENT` for a quantized one: int8 features move the score by about
+a hundredth, which flips the images lying that close to the threshold
+(bench/results/open_set_model-cifar10-fast.json).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from cifarlab.errors import CifarlabError
 
 FLOAT_TOLERANCE = 1e-4
 QUANTIZED_MIN_AGREEMENT = 0.99
+FLOAT_MIN_UNKNOWN_AGREEMENT = 0.99
+QUANTIZED_MIN_UNKNOWN_AGREEMENT = 0.97
 
 
 @dataclass
@@ -59,8 +64,9 @@ def compare(reference, exported, quantized: bool, sample_source: str,
     result.unknown_agreement = agreement
     result.max_score_diff = float(np.abs(np.asarray(ref_scores) - np.asarray(exp_scores)).max()) \
         if len(ref_scores) else 0.0
-    result.criterion += f"; unknown flag agreement >= {QUANTIZED_MIN_AGREEMENT:.0%}"
-    result.passed = result.passed and agreement >= QUANTIZED_MIN_AGREEMENT
+    needed = QUANTIZED_MIN_UNKNOWN_AGREEMENT if quantized else FLOAT_MIN_UNKNOWN_AGREEMENT
+    result.criterion += f"; unknown flag agreement >= {needed:.0%}"
+    result.passed = result.passed and agreement >= needed
     return result
 
 
