@@ -46,7 +46,7 @@ def reference_scores(kind: str, features: np.ndarray, logits: np.ndarray, stats)
         global_precision = stats.global_precision_root.astype(np.float64) @ stats.global_precision_root.T
         return nearest - np.einsum("nd,de,ne->n", g, global_precision, g)
     unit = f / np.linalg.norm(f, axis=1, keepdims=True)
-    return 1 - np.sort(unit @ stats.bank.T.astype(np.float64), axis=1)[:, -openset.KNN_K]
+    return 1 - np.sort(unit @ stats.bank.T.astype(np.float64), axis=1)[:, -openset.knn_k(len(stats.bank))]
 
 
 @pytest.mark.parametrize("kind", openset.SCORES)
@@ -159,3 +159,38 @@ def test_train_with_ood_score_none_has_no_score(tmp_path):
                  "--batch-size", "16", "--out", str(out), "--ood-score", "none"]) == 0
     assert read_metadata(out / "model.keras").open_set is None
     assert not open_classifier(out / "model.keras", "keras").has_ood_score
+
+
+def test_a_from_model_rejects_a_class_it_never_saw(shared_cifar, tmp_path):
+    """Three CIFAR classes, 20 training images each, learned from the shipped model in seconds:
+    frogs (never seen) are unknown, the three classes' own test images are not."""
+    from cifarlab.data.files import load_resized
+
+    known = ("airplane", "automobile", "ship")
+    for name in known:
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for image in sorted((shared_cifar / "train" / name).iterdir())[:20]:
+            shutil.copy(image, tmp_path / "data" / name / image.name)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "data"), "--from", "--transfer", "head", "--out", str(out)]) == 0
+    classifier = open_classifier(out / "model.keras", "keras")
+    rejection = rejection_for(classifier)
+
+    def flagged(name: str) -> float:
+        files = sorted((shared_cifar / "test" / name).iterdir())[:100]
+        return float(rejection.unknown(classifier.predict_scored(np.stack([load_resized(f, (32, 32)) for f in files]))[1]).mean())
+
+    assert classifier.metadata.open_set.fitted_on == "training"  # 3 x ~3 validation images: the rule
+    assert flagged("frog") > 0.8
+    assert max(flagged(name) for name in known) < 0.2
+
+
+def test_leave_one_out_scores_do_not_find_an_image_itself():
+    rng = np.random.default_rng(0)
+    features, labels = rng.normal(size=(30, 8)).astype(np.float32), np.arange(30) % 3
+    stats = openset.fit_statistics(features, labels, 3)
+    assert openset.knn_k(len(stats.bank)) == 1
+    seen = np.asarray(openset.score("knn", features, None, stats.arrays("knn")))
+    unseen = openset.leave_one_out_scores("knn", features, None, stats)
+    np.testing.assert_allclose(seen, 0, atol=1e-5)  # its own bank entry: similarity 1
+    assert (unseen > 0.05).all()

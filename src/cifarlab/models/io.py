@@ -49,6 +49,7 @@ def load_keras_model(path: str | Path):
     import keras
 
     import cifarlab.models.layers  # noqa: F401  (registers cifarlab's layers for safe mode)
+    import cifarlab.models.openset  # noqa: F401  (and the open-set score layer)
 
     meta = read_metadata(path)
     try:

@@ -13,7 +13,8 @@ benchmark that chose between them (bench/open_set.py) run the same code:
 - `rmds`: that distance minus the distance to the mean of all training features under their own
   covariance (relative Mahalanobis, Ren et al., 2021);
 - `knn`: one minus the cosine similarity to the k-th nearest of a bank of training features
-  (Sun et al., 2022).
+  (Sun et al., 2022), k = KNN_K, or one per KNN_BANK_PER_K bank images for a small bank (a few
+  images per class: the 10th nearest would be of another class).
 
 Covariances are Ledoit-Wolf shrunk (scikit-learn), so a few images per class still give a usable
 (invertible) estimate. The output is clipped to a range around the threshold (`set_range`): an
@@ -38,6 +39,7 @@ NEEDS = {"mahalanobis": ("means", "precision_root"),
          "rmds": ("means", "precision_root", "global_mean", "global_precision_root"),
          "knn": ("bank",)}
 KNN_K = 10
+KNN_BANK_PER_K = 20
 UNBOUNDED = 1e9
 DEFAULT_SCORE = "knn"  # the best all-round score in bench/results/open_set-fast.json
 
@@ -51,6 +53,7 @@ class Statistics:
     global_mean: np.ndarray            # (D,) mean of all features
     global_precision_root: np.ndarray  # (D, D) the same for the covariance of all features
     bank: np.ndarray                   # (M, D) L2-normalised features of M training images
+    bank_rows: np.ndarray | None = None  # which rows of the fitted features the bank holds
 
     def arrays(self, kind: str) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in NEEDS.get(kind, ())}
@@ -80,7 +83,7 @@ def fit_statistics(features: np.ndarray, labels: np.ndarray, num_classes: int,
     bank = features[pick] / (np.linalg.norm(features[pick], axis=1, keepdims=True) + 1e-12)
     return Statistics(means.astype(np.float32), precision_root(features - means[labels]),
                       global_mean.astype(np.float32), precision_root(features - global_mean),
-                      bank.astype(np.float32))
+                      bank.astype(np.float32), pick)
 
 
 def _squared_distances(features, means, root):
@@ -111,9 +114,26 @@ def score(kind: str, features, logits, stats: dict) -> object:
     if kind == "knn":
         unit = features / (ops.norm(features, axis=-1, keepdims=True) + 1e-12)
         similarity = ops.matmul(unit, ops.transpose(stats["bank"]))
-        k = min(KNN_K, int(stats["bank"].shape[0]))
+        k = knn_k(int(stats["bank"].shape[0]))
         return 1.0 - ops.top_k(similarity, k)[0][:, -1]
     raise CifarlabError(f"unknown open-set score {kind!r}; use one of {', '.join(SCORES)}")
+
+
+def leave_one_out_scores(kind: str, features: np.ndarray, logits: np.ndarray, stats: Statistics) -> np.ndarray:
+    """The scores of the images the statistics were fitted on, each as if unseen: for `knn` an
+    image's own bank entry is left out (else its nearest neighbour is itself); the class
+    statistics of the other scores barely move without one image, so they are used as they are."""
+    if kind != "knn":
+        return np.asarray(score(kind, features, logits, stats.arrays(kind)))
+    unit = features / (np.linalg.norm(features, axis=1, keepdims=True) + 1e-12)
+    similarity = unit @ stats.bank.T
+    similarity[stats.bank_rows, np.arange(len(stats.bank_rows))] = -np.inf
+    k = knn_k(len(stats.bank) - 1)
+    return 1.0 - np.sort(similarity, axis=1)[:, -k]
+
+
+def knn_k(bank_size: int) -> int:
+    return max(1, min(KNN_K, bank_size // KNN_BANK_PER_K))
 
 
 @keras.saving.register_keras_serializable(package="cifarlab")

@@ -3,9 +3,10 @@ threshold that flags an image unknown.
 
 The statistics come from (up to STATISTICS_IMAGES) training images, unaugmented. The threshold
 keeps `keep` (default 95%) of the validation images. The small-validation rule: with fewer than
-MIN_VAL_IMAGES validation images, a quantile of so few is noise, so the threshold is instead the
-TRAIN_KEEP quantile of the training images' own scores (training images score lower than unseen
-images of the same classes, hence the higher quantile). `cifarlab train` runs this at the end of
+MIN_VAL_IMAGES validation images, a quantile of so few is noise, so the threshold is the
+TRAIN_KEEP quantile of the training images' own scores, each scored as if unseen (leave-one-out:
+`openset.leave_one_out_scores`); the network trained on them, so they still score lower than
+unseen images: hence the higher quantile. `cifarlab train` runs this at the end of
 every run; `cifarlab openset` runs it on an existing model file.
 """
 
@@ -61,17 +62,6 @@ def ood_scores(scored: keras.Model, images) -> np.ndarray:
     return _batches(scored, images)[1][:, 0] if len(images) else np.zeros(0, np.float32)
 
 
-def fit_threshold(scored: keras.Model, train: Split, val: Split | None, keep: float,
-                  seed: int) -> tuple[float, str, np.ndarray]:
-    """(threshold, fitted_on, scores it was fitted on): the `keep` quantile of the validation
-    scores, or the small-validation rule (module docstring)."""
-    if val is not None and len(val) >= MIN_VAL_IMAGES:
-        scores = ood_scores(scored, val.rows)
-        return float(np.quantile(scores, keep)), "validation", scores
-    scores = ood_scores(scored, sample_of(train, STATISTICS_IMAGES, seed).rows)
-    return float(np.quantile(scores, max(keep, TRAIN_KEEP))), "training", scores
-
-
 def score_range(scores: np.ndarray, threshold: float) -> tuple[float, float]:
     """Where the output is clipped: from below the lowest in-distribution scores to as far above
     the threshold as the threshold is above the median (flags and rankings near it unchanged)."""
@@ -87,10 +77,16 @@ def add_open_set(model: keras.Model, train: Split, val: Split | None, num_classe
     if not 0 < keep < 1:
         raise CifarlabError(f"--keep {keep} must be between 0 and 1 (the share of known images kept)")
     base = openset.without_ood_score(model)
-    features, labels = training_features(base, train, STATISTICS_IMAGES, seed)
-    statistics = openset.fit_statistics(features, labels, num_classes, seed=seed)
+    sample = sample_of(train, STATISTICS_IMAGES, seed)
+    features, logits = _batches(openset.feature_model(base), sample.rows)
+    statistics = openset.fit_statistics(features, sample.labels, num_classes, seed=seed)
     scored = openset.with_ood_score(base, score, statistics)
-    threshold, fitted_on, scores = fit_threshold(scored, train, val, keep, seed)
+    if val is not None and len(val) >= MIN_VAL_IMAGES:
+        scores = ood_scores(scored, val.rows)
+        threshold, fitted_on = float(np.quantile(scores, keep)), "validation"
+    else:
+        scores = openset.leave_one_out_scores(score, features, logits, statistics)
+        threshold, fitted_on = float(np.quantile(scores, max(keep, TRAIN_KEEP))), "training"
     openset.set_range(scored, *score_range(scores, threshold))
     record = OpenSet(score, threshold, keep, fitted_on, len(scores), len(features))
     log.info(describe(record, val))
@@ -101,8 +97,8 @@ def describe(record: OpenSet, val: Split | None = None) -> str:
     where = (f"keeps {record.keep:.0%} of the {record.images} validation images"
              if record.fitted_on == "validation" else
              f"the {max(record.keep, TRAIN_KEEP):.0%} quantile of {record.images} training images' "
-             f"scores (only {len(val) if val is not None else 0} validation images, fewer than "
-             f"{MIN_VAL_IMAGES})")
+             f"leave-one-out scores (only {len(val) if val is not None else 0} validation images, "
+             f"fewer than {MIN_VAL_IMAGES})")
     return (f"open set: {record.score} score from {record.statistics_images} training images; "
             f"threshold {record.threshold:.4g} {where}")
 
