@@ -297,8 +297,10 @@ def shipped_part(args, previous: dict | None, run: dict) -> dict | None:
         print(f"{args.model} absent: no timing / CIFAR part")
         return None
     from cifarlab.models.io import load_keras_model
+    from cifarlab.models.openset import without_ood_score
 
     model, meta = load_keras_model(args.model)
+    model = without_ood_score(model)  # the maps explain the classifier
     name = args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model
     out = dict(previous or {}, model=str(name))
     if "timing" in args.parts:

@@ -69,6 +69,7 @@ def main(argv=None) -> int:
     from cifarlab.inference.litert import LiteRTClassifier, keras_to_tflite
     from cifarlab.inference.onnx_runtime import OnnxClassifier
     from cifarlab.models.io import load_keras_model
+    from cifarlab.models.openset import without_ood_score
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -80,6 +81,7 @@ def main(argv=None) -> int:
     else:
         path, which = fresh_model(tmp), "freshly built untrained `fast` model (no shipped model found)"
     model, meta = load_keras_model(path)
+    model = without_ood_score(model)  # the classifier alone: the open-set output's cost is live_latency.py --against
     size = meta.input_size
     params = int(model.count_params())
 

@@ -25,6 +25,7 @@ import numpy as np
 from cifarlab.data import CIFAR10_CLASSES, load_dataset
 from cifarlab.evaluation.tta import predict_tta
 from cifarlab.models.io import load_keras_model
+from cifarlab.models.openset import without_ood_score
 from cifarlab.training import config as train_config
 from cifarlab.training.train import train
 
@@ -117,6 +118,7 @@ def main() -> None:
         log.records[-1]["final_val_metrics"] = summary["val_metrics"]
     # What `cifarlab evaluate` scores: the saved float32 model, the lookahead average applied last.
     final, _ = load_keras_model(saved)
+    final = without_ood_score(final)
     log.records[-1]["final_model"] = test_accuracies(final, test.images, test.labels)
     log.save()
     plot(log.records, f"{name}: CIFAR-10 (JPEG q75 copy) test accuracy", path.with_suffix(".png"))

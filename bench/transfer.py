@@ -33,6 +33,7 @@ import numpy as np
 from cifarlab.data import CIFAR10_CLASSES, Dataset, Split, load_dataset
 from cifarlab.data.dataset import fingerprint_arrays
 from cifarlab.models.io import load_keras_model
+from cifarlab.models.openset import without_ood_score
 from cifarlab.training import start as start_module
 from cifarlab.training.config import TrainConfig
 from cifarlab.training.train import train
@@ -70,7 +71,7 @@ def k_shot(data: Dataset, k: int, seed: int) -> Dataset:
 
 
 def accuracy(model_path: Path, test: Split) -> float:
-    model, _ = load_keras_model(model_path)
+    model = without_ood_score(load_keras_model(model_path)[0])
     return float((model.predict(test.images, batch_size=500, verbose=0).argmax(1) == test.labels).mean())
 
 
