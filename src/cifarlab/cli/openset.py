@@ -10,7 +10,7 @@ from cifarlab import options
 from cifarlab.cli.common import add_data_arguments, data_source
 from cifarlab.inference.choice import model_option
 from cifarlab.models.openset import DEFAULT_SCORE, SCORES
-from cifarlab.options import Options, between, option
+from cifarlab.options import Options, at_least, between, option
 
 EPILOG = ("Fits the statistics of the out-of-distribution score on the training images of --data "
           "and the threshold on its validation images (or, for a source without a val split, on "
@@ -26,6 +26,8 @@ class OpenSetConfig(Options):
     score: str = option(DEFAULT_SCORE, "which score (models/openset.py)", choices=SCORES)
     keep: float = option(0.95, "the threshold keeps this share of the validation images",
                          metavar="SHARE", check=between(0.5, 1.0, open_high=True))
+    bank_size: int = option(2000, "knn: training images whose features the model keeps (4 bytes per "
+                                  "feature each in the file)", metavar="N", check=at_least(1))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     path = resolve_model_path(config.model)
     side = read_metadata(path).input_size[0]
     data = data_source(args).load(side)
-    target, record = attach_to_file(path, data, config.out, config.score, config.keep)
+    target, record = attach_to_file(path, data, config.out, config.score, config.keep,
+                                    bank_size=config.bank_size)
     print(f"wrote {target}: {describe(record)}")
     return 0

@@ -31,6 +31,7 @@ STATISTICS_IMAGES = 10_000   # enough for class means and one covariance of a fe
 MIN_VAL_IMAGES = 100
 TRAIN_KEEP = 0.99
 BATCH = 500
+KNN_BANK = 2000
 RANGE_ABOVE = 3.0  # the output is clipped at threshold + this x (threshold - median in-distribution score)
 
 
@@ -72,14 +73,15 @@ def score_range(scores: np.ndarray, threshold: float) -> tuple[float, float]:
 
 def add_open_set(model: keras.Model, train: Split, val: Split | None, num_classes: int,
                  score: str = DEFAULT_SCORE, keep: float = DEFAULT_KEEP,
-                 seed: int = 0) -> tuple[keras.Model, OpenSet]:
-    """`model` with the `ood_score` output and the `OpenSet` record of its threshold."""
+                 seed: int = 0, bank_size: int = KNN_BANK) -> tuple[keras.Model, OpenSet]:
+    """`model` with the `ood_score` output and the `OpenSet` record of its threshold; `bank_size`
+    training images' features for the kNN score (4 bytes x features each in the model file)."""
     if not 0 < keep < 1:
         raise CifarlabError(f"--keep {keep} must be between 0 and 1 (the share of known images kept)")
     base = openset.without_ood_score(model)
     sample = sample_of(train, STATISTICS_IMAGES, seed)
     features, logits = _batches(openset.feature_model(base), sample.rows)
-    statistics = openset.fit_statistics(features, sample.labels, num_classes, seed=seed)
+    statistics = openset.fit_statistics(features, sample.labels, num_classes, bank_size, seed)
     scored = openset.with_ood_score(base, score, statistics)
     if val is not None and len(val) >= MIN_VAL_IMAGES:
         scores = ood_scores(scored, val.rows)
@@ -104,7 +106,7 @@ def describe(record: OpenSet, val: Split | None = None) -> str:
 
 
 def attach_to_file(model_path, data, out=None, score: str = DEFAULT_SCORE, keep: float = DEFAULT_KEEP,
-                   val_fraction: float | None = None, seed: int | None = None):
+                   val_fraction: float | None = None, seed: int | None = None, bank_size: int = KNN_BANK):
     """`cifarlab openset`: add (or refit) the open-set output of an existing `.keras` model file
     from `data` (a `Dataset` read at the model's input size), written atomically to `out`
     (default: in place). The threshold is fitted on the data's val split, else on the share of
@@ -124,7 +126,7 @@ def attach_to_file(model_path, data, out=None, score: str = DEFAULT_SCORE, keep:
     seed = seed if seed is not None else int(meta.recipe.get("seed", 0))
     data = with_validation(data, fraction or 0.0, seed)
     scored, record = add_open_set(model, data.split("train"), data.splits.get("val"),
-                                  meta.num_classes, score, keep, seed)
+                                  meta.num_classes, score, keep, seed, bank_size)
     target = Path(out) if out else path
     save_model_file(scored, target, meta.with_changes(open_set=record))
     return target, record
