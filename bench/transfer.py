@@ -157,7 +157,7 @@ def main() -> None:
         for mode in args.modes.split(","):
             folder = args.runs / "bench-transfer" / f"k{k}-{mode}"
             row = {"k": k, "mode": mode, **run_one(mode, data, backbone, folder, args.seed, command, epochs)}
-            model, _ = load_keras_model(folder / "model.keras")
+            model = without_ood_score(load_keras_model(folder / "model.keras")[0])
             probs = model.predict(test.images, batch_size=500, verbose=0)
             mirrored = model.predict(test.images[:, :, ::-1], batch_size=500, verbose=0)
             row["test_accuracy"] = float((probs.argmax(1) == test.labels).mean())
