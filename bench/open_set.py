@@ -94,8 +94,8 @@ def measure_split(name: str, known: tuple[int, ...], data: Dataset, recipe: str,
         train(config, dataset=subset)
     model, _ = load_keras_model(out / "model.keras")
     model = openset.without_ood_score(model)
-    features, labels = training_features(model, subset.split("train"), STATISTICS_IMAGES, seed=0)
-    statistics = openset.fit_statistics(features, labels, len(known))
+    sample, features, _ = training_features(model, subset.split("train"), STATISTICS_IMAGES, seed=0)
+    statistics = openset.fit_statistics(features, sample.labels, len(known))
     inside = score_all(model, statistics, known_test.images)
     outside = {"near (4 unknown classes)": unknown_test.images,
                **far_sets(known_test.images, 64 if quick else FAR_IMAGES)}

@@ -9,8 +9,9 @@ from pathlib import Path
 from cifarlab import options
 from cifarlab.cli.common import add_data_arguments, data_source
 from cifarlab.inference.choice import model_option
-from cifarlab.models.openset import DEFAULT_SCORE, SCORES
+from cifarlab.models.openset import DEFAULT_SCORE, KNN_BANK, SCORES
 from cifarlab.options import Options, at_least, between, option
+from cifarlab.training.openset import DEFAULT_KEEP
 
 EPILOG = ("Fits the statistics of the out-of-distribution score on the training images of --data "
           "and the threshold on its validation images (or, for a source without a val split, on "
@@ -24,9 +25,9 @@ class OpenSetConfig(Options):
     model: Path | None = model_option("the .keras model to add the score to (default: the shipped model)")
     out: Path | None = option(None, "write the model here instead of replacing --model", metavar="PATH")
     score: str = option(DEFAULT_SCORE, "which score (models/openset.py)", choices=SCORES)
-    keep: float = option(0.95, "the threshold keeps this share of the validation images",
+    keep: float = option(DEFAULT_KEEP, "the threshold keeps this share of the validation images",
                          metavar="SHARE", check=between(0.5, 1.0, open_high=True))
-    bank_size: int = option(2000, "knn: training images whose features the model keeps (4 bytes per "
+    bank_size: int = option(KNN_BANK, "knn: training images whose features the model keeps (4 bytes per "
                                   "feature each in the file)", metavar="N", check=at_least(1))
 
 

@@ -40,6 +40,7 @@ NEEDS = {"mahalanobis": ("means", "precision_root"),
          "knn": ("bank",)}
 KNN_K = 10
 KNN_BANK_PER_K = 20
+KNN_BANK = 2000  # training images in the kNN bank by default (4 bytes x features each in the file)
 UNBOUNDED = 1e9
 DEFAULT_SCORE = "knn"  # the best all-round score in bench/results/open_set-fast.json
 
@@ -67,7 +68,7 @@ def precision_root(centred: np.ndarray) -> np.ndarray:
 
 
 def fit_statistics(features: np.ndarray, labels: np.ndarray, num_classes: int,
-                   bank_size: int = 2000, seed: int = 0) -> Statistics:
+                   bank_size: int = KNN_BANK, seed: int = 0) -> Statistics:
     """Class means, shrunk shared and global covariances and a kNN bank of (N, D) features."""
     features = np.asarray(features, np.float64)
     present = np.unique(labels)

@@ -22,7 +22,7 @@ from cifarlab.data.sampling import seeded_sample
 from cifarlab.errors import CifarlabError
 from cifarlab.models import openset
 from cifarlab.models.metadata import OpenSet
-from cifarlab.models.openset import DEFAULT_SCORE
+from cifarlab.models.openset import DEFAULT_SCORE, KNN_BANK
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,6 @@ STATISTICS_IMAGES = 10_000   # enough for class means and one covariance of a fe
 MIN_VAL_IMAGES = 100
 TRAIN_KEEP = 0.99
 BATCH = 500
-KNN_BANK = 2000
 RANGE_ABOVE = 3.0  # the output is clipped at threshold + this x (threshold - median in-distribution score)
 
 
@@ -51,11 +50,11 @@ def _batches(model: keras.Model, images) -> list:
 
 
 def training_features(model: keras.Model, split: Split, n: int = STATISTICS_IMAGES,
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(features, labels) of up to n training images (a stratified seeded sample)."""
+                      seed: int = 0) -> tuple[Split, np.ndarray, np.ndarray]:
+    """(sample, its features, its logits) of up to n training images (a stratified seeded sample)."""
     sample = sample_of(split, n, seed)
-    features, _ = _batches(openset.feature_model(model), sample.rows)
-    return features, sample.labels
+    features, logits = _batches(openset.feature_model(model), sample.rows)
+    return sample, features, logits
 
 
 def ood_scores(scored: keras.Model, images) -> np.ndarray:
@@ -79,8 +78,7 @@ def add_open_set(model: keras.Model, train: Split, val: Split | None, num_classe
     if not 0 < keep < 1:
         raise CifarlabError(f"--keep {keep} must be between 0 and 1 (the share of known images kept)")
     base = openset.without_ood_score(model)
-    sample = sample_of(train, STATISTICS_IMAGES, seed)
-    features, logits = _batches(openset.feature_model(base), sample.rows)
+    sample, features, logits = training_features(base, train, STATISTICS_IMAGES, seed)
     statistics = openset.fit_statistics(features, sample.labels, num_classes, bank_size, seed)
     scored = openset.with_ood_score(base, score, statistics)
     if val is not None and len(val) >= MIN_VAL_IMAGES:

@@ -27,9 +27,9 @@ from cifarlab.data.stats import channel_stats
 from cifarlab.errors import CifarlabError
 from cifarlab.models.io import load_keras_model, require_keras_file, resolve_model_path
 from cifarlab.models.metadata import ModelMetadata
+from cifarlab.models.openset import FEATURE_INPUT_OF  # the layer whose input is the feature vector
 from cifarlab.models.registry import build_model, softmax_head
 
-from cifarlab.models.openset import FEATURE_INPUT_OF  # noqa: E402  (the layer whose input is the feature vector)
 HEAD_C = 0.1                 # inverse L2 strength of the logistic regression (scaled features)
 
 
