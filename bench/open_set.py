@@ -79,23 +79,48 @@ def far_sets(images: np.ndarray, n: int, seed: int = 0) -> dict[str, np.ndarray]
     return {"noise": noise, "blobs": blobs, "shuffled-tiles": shuffled}
 
 
-def score_all(model, statistics, images: np.ndarray) -> dict[str, np.ndarray]:
-    features, logits = openset.feature_model(model).predict(images, batch_size=500, verbose=0)
-    return {kind: np.asarray(openset.score(kind, features, logits, statistics.arrays(kind)))
-            for kind in openset.SCORES}
+def score_all(model, statistics: dict, images: np.ndarray) -> dict[str, np.ndarray]:
+    """Every score; with "+flip", of the features and logits averaged over the image and its mirror
+    image; "knn-10k" with a bank of all the fitted training images instead of the default bank."""
+    extractor = openset.feature_model(model)
+    plain = extractor.predict(images, batch_size=500, verbose=0)
+    mirrored = extractor.predict(images[:, :, ::-1], batch_size=500, verbose=0)
+    both = [(a + b) / 2 for a, b in zip(plain, mirrored)]
+    scores = {}
+    for suffix, (features, logits) in (("", plain), ("+flip", both)):
+        for kind, (base, stats) in statistics.items():
+            scores[kind + suffix] = np.asarray(openset.score(base, features, logits, stats.arrays(base)))
+    return scores
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """KEY=VALUE recipe overrides (values read as JSON, else as text): label_smoothing=0 epochs=20."""
+    overrides = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+        if isinstance(overrides[key], list):
+            overrides[key] = tuple(overrides[key])
+    return overrides
 
 
 def measure_split(name: str, known: tuple[int, ...], data: Dataset, recipe: str, out: Path,
-                  quick: bool) -> dict:
+                  quick: bool, overrides: dict) -> dict:
     subset, known_test, unknown_test = known_only(data, known)
-    overrides = {"epochs": 1, "batch_size": 32} if quick else {}
+    overrides = {**overrides, "epochs": 1, "batch_size": 32} if quick else overrides
     config = TrainConfig(data="(bench)", recipe=recipe, out=out, seed=0, **overrides)
     if not (out / "model.keras").exists():
         train(config, dataset=subset)
     model, _ = load_keras_model(out / "model.keras")
     model = openset.without_ood_score(model)
     sample, features, _ = training_features(model, subset.split("train"), STATISTICS_IMAGES, seed=0)
-    statistics = openset.fit_statistics(features, sample.labels, len(known))
+    fitted = openset.fit_statistics(features, sample.labels, len(known))
+    statistics = {kind: (kind, fitted) for kind in openset.SCORES}
+    statistics["knn-10k"] = ("knn", openset.fit_statistics(features, sample.labels, len(known),
+                                                           bank_size=len(features)))
     inside = score_all(model, statistics, known_test.images)
     outside = {"near (4 unknown classes)": unknown_test.images,
                **far_sets(known_test.images, 64 if quick else FAR_IMAGES)}
@@ -104,7 +129,7 @@ def measure_split(name: str, known: tuple[int, ...], data: Dataset, recipe: str,
               "closed_set_accuracy": float((probs.argmax(1) == known_test.labels).mean()),
               "scores": {}}
     outside_scores = {set_name: score_all(model, statistics, images) for set_name, images in outside.items()}
-    for kind in openset.SCORES:
+    for kind in inside:
         result["scores"][kind] = {set_name: ood_metrics(inside[kind], scores[kind])
                                   for set_name, scores in outside_scores.items()}
     return result
@@ -124,18 +149,24 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/datasets/cifar10-jpeg")
     parser.add_argument("--recipe", default="fast")
     parser.add_argument("--splits", default=",".join(SPLITS), help=f"class splits ({', '.join(SPLITS)})")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="recipe overrides, e.g. label_smoothing=0 epochs=20")
+    parser.add_argument("--name", help="names the record and run folders (default: the recipe)")
     record.add_quick_option(parser)
     args = parser.parse_args()
+    name = args.name or args.recipe
+    overrides = parse_overrides(args.set)
     run = record.begin(args.quick)
     data = (tiny_dataset(CIFAR10_CLASSES, {"train": 600, "test": 200}) if args.quick
             else load_dataset(args.data))
     root = Path(tempfile.mkdtemp(prefix="bench-openset-")) if args.quick else Path("runs")
-    path = run.path(f"open_set-{args.recipe}.json")
+    path = run.path(f"open_set-{name}.json")
     results = {"protocol": "CIFAR10 6/4 (Neal et al. 2018): train on 6 classes, the other 4 unknown",
-               "command": shlex.join(["python", *sys.argv]), "splits": {}}
-    for name in args.splits.split(","):
-        results["splits"][name] = measure_split(name, SPLITS[name], data, args.recipe,
-                                                root / f"bench-openset-{args.recipe}-{name}", args.quick)
+               "command": shlex.join(["python", *sys.argv]), "recipe": args.recipe,
+               "overrides": overrides, "splits": {}}
+    for split in args.splits.split(","):
+        results["splits"][split] = measure_split(split, SPLITS[split], data, args.recipe,
+                                                 root / f"bench-openset-{name}-{split}", args.quick, overrides)
         results["mean"] = summary_table(results["splits"])
         run.write(path, results)
     print(json.dumps(results["mean"], indent=1))

@@ -125,6 +125,11 @@ def test_exports_keep_the_score_and_the_unknown_flag(fmt, quantize, suffix, open
         assert parity["unknown_agreement"] >= 0.99 and code == 0, printed
     else:  # this tiny network's int8 features are coarse; the shipped model's figure is in bench/results
         assert parity["unknown_agreement"] >= 0.9, printed
+        import tensorflow as tf
+
+        head = {t["dtype"] for t in tf.lite.Interpreter(model_path=str(out)).get_tensor_details()
+                if "/ood_score" in t["name"]}
+        assert head and head <= {np.float32, np.int32}, head  # the score head stays float
     exported, keras = open_classifier(out), open_classifier(open_model, "keras")
     assert exported.has_ood_score and exported.metadata.open_set == keras.metadata.open_set
     flags = [rejection_for(c).unknown(c.predict_scored(NOISE)[1]) for c in (exported, keras)]

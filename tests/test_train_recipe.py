@@ -183,3 +183,26 @@ def test_blur_batch_smooths_and_contrast_batch_keeps_the_mean():
     np.testing.assert_array_equal(blurred[:, :, :12], 0)  # far from the edge: unchanged
     low = contrast_batch(tf.constant(images), 1.0, key).numpy().astype(float)
     assert low.std() < images.std() and abs(low.mean() - images.mean()) < 1.0
+
+
+def test_outlier_exposure_shuffles_the_tiles_of_a_share_of_images_and_gives_them_a_uniform_target():
+    from cifarlab.training.pipeline import OUTLIER_TILES, outlier_batch
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (400, 32, 32, 3)).astype(np.uint8)
+    targets = np.eye(5, dtype=np.float32)[rng.integers(0, 5, 400)]
+    key = tf.constant([3, 4], tf.int64)
+    out, out_targets = (t.numpy() for t in outlier_batch(tf.constant(images), tf.constant(targets), 0.25, key))
+    changed = (out != images).any(axis=(1, 2, 3))
+    assert 0.18 < changed.mean() < 0.32
+    np.testing.assert_array_equal(out_targets[changed], np.full((changed.sum(), 5), 0.2, np.float32))
+    np.testing.assert_array_equal(out_targets[~changed], targets[~changed])
+    tile = 32 // OUTLIER_TILES
+
+    def tiles(image):
+        return sorted(image[r:r + tile, c:c + tile].tobytes() for r in range(0, 32, tile) for c in range(0, 32, tile))
+
+    for i in np.flatnonzero(changed)[:5]:  # the same tiles, in another order
+        assert tiles(out[i]) == tiles(images[i])
+    again, _ = outlier_batch(tf.constant(images), tf.constant(targets), 0.25, key)
+    np.testing.assert_array_equal(again.numpy(), out)

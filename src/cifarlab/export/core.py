@@ -24,6 +24,7 @@ from cifarlab.inference.base import split_outputs
 from cifarlab.inference.keras_runtime import KerasClassifier
 from cifarlab.models.io import load_keras_model, require_keras_file, resolve_model_path
 from cifarlab.models.metadata import ModelMetadata, sidecar_path, write_sidecar
+from cifarlab.models.openset import SCORE_NAME, has_ood_score
 from cifarlab.options import REQUIRED, Options, at_least, option
 
 FORMATS = ("litert", "onnx", "savedmodel")
@@ -86,28 +87,52 @@ def _export_metadata(meta: ModelMetadata, config: ExportConfig, source: Path) ->
                                      "source_model": str(source)})
 
 
-def quantization(quantize: str, representative_images: np.ndarray | None):
+def quantization(quantize: str, representative_images: np.ndarray | None, float_score: bool = False):
     """A `configure(converter)` for `keras_to_tflite`: none (float32), dynamic (int8 weights) or
-    int8 (full-integer, calibrated on `representative_images`, uint8 (N, H, W, 3))."""
+    int8 (full-integer, calibrated on `representative_images`, uint8 (N, H, W, 3)). With
+    `float_score`, int8 keeps the open-set score head in float (`int8_keeping_score_float`)."""
     import tensorflow as tf
 
-    def configure(converter) -> None:
+    def configure(converter):
         if quantize in ("dynamic", "int8"):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantize == "int8":
             converter.representative_dataset = lambda: ([np.asarray(image, np.uint8)[None]]
                                                         for image in representative_images)
+            if float_score:
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                                       tf.lite.OpsSet.TFLITE_BUILTINS]
+                return int8_keeping_score_float
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.uint8
             converter.inference_output_type = tf.uint8
+        return None
 
     return configure
+
+
+def int8_keeping_score_float(converter) -> bytes:
+    """The int8 network with its `ood_score` head (feature normalisation, the kNN bank's matmul,
+    top-k: a few thousand multiply-adds) left in float, as TensorFlow's quantization debugger
+    leaves denylisted nodes. In int8 that head alone moves the score by up to 0.03 and flips
+    the unknown flag of images near the threshold (bench/results/open_set_model-*.json). Outputs
+    are float32 (the probabilities dequantized), the input stays uint8."""
+    import tensorflow as tf
+
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter,
+                                                         debug_dataset=converter.representative_dataset)
+    names = [t["name"] for t in tf.lite.Interpreter(model_content=debugger.calibrated_model).get_tensor_details()
+             if f"/{SCORE_NAME}" in t["name"]]
+    debugger.options = tf.lite.experimental.QuantizationDebugOptions(
+        denylisted_nodes=names, denylisted_ops=["TOPK_V2", "EXPAND_DIMS"])  # ops of the score head only
+    return debugger.get_nondebug_quantized_model()
 
 
 def _litert(model, meta, config, images, tmp_dir: Path):
     from cifarlab.inference.litert import LiteRTClassifier, keras_to_tflite
 
-    content = keras_to_tflite(model, meta.input_size, configure=quantization(config.quantize, images))
+    configure = quantization(config.quantize, images, float_score=has_ood_score(model))
+    content = keras_to_tflite(model, meta.input_size, configure=configure)
     path = tmp_dir / "model.tflite"
     path.write_bytes(content)
     classifier = LiteRTClassifier(model_path=path, metadata=meta, source=str(path))

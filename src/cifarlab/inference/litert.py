@@ -56,7 +56,8 @@ def keras_to_tflite(model, input_size: tuple[int, int], batch: int | None = None
 
     Converted from the traced concrete function *without* passing the model as a trackable
     object, so its variables are frozen into constants (passing it keeps resource variables,
-    which LiteRT reads as garbage). `configure(converter)` may set quantization options.
+    which LiteRT reads as garbage). `configure(converter)` may set quantization options, and may
+    return a `convert(converter) -> bytes` to call instead of `converter.convert()`.
     """
     import tensorflow as tf
 
@@ -67,13 +68,12 @@ def keras_to_tflite(model, input_size: tuple[int, int], batch: int | None = None
         converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()])
     finally:
         absl.removeFilter(_not_trackable_obj_notice)
-    if configure is not None:
-        configure(converter)
+    convert = (configure(converter) if configure is not None else None) or (lambda c: c.convert())
     try:
         with warnings.catch_warnings():
             # uint8 pixel input is not a quantized tensor; TF warns it has no statistics for it
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
-            return converter.convert()
+            return convert(converter)
     except Exception as exc:  # the converter raises ConverterError and plain exceptions
         raise CifarlabError(f"TFLite conversion failed ({exc.__class__.__name__}: {str(exc)[:300]})") from None
 

@@ -28,7 +28,7 @@ from cifarlab.training.small_data import RULE
 
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "muon", "adam")
 SCHEDULES = ("triangle", "warmup-cosine", "constant", "plateau")
 MODEL_NAMES = tuple(model_names())
 RECIPE_NAMES = tuple(recipes())
@@ -89,7 +89,10 @@ class TrainConfig(Options):
     epochs: int | None = recipe_field("epochs (baseline: maximum; early stopping may end sooner)")
     batch_size: int | None = recipe_field("global batch size")
     lr: float | None = recipe_field("(peak) learning rate, for the mean loss of one batch")
-    optimizer: str | None = recipe_field("optimizer", choices=OPTIMIZERS)
+    optimizer: str | None = recipe_field("optimizer (muon: Muon on the conv filters, SGD on the rest)",
+                                         choices=OPTIMIZERS)
+    muon_lr: float | None = recipe_field("muon: the conv filters' (peak) learning rate")
+    muon_momentum: float | None = recipe_field("muon: the conv filters' Nesterov momentum")
     momentum: float | None = recipe_field("SGD Nesterov momentum")
     bias_scaler: float | None = recipe_field("SGD: learning-rate multiplier of BatchNorm biases")
     lookahead_steps: int | None = recipe_field("SGD: reset weights to their running average every N steps (0 = off)")
@@ -115,6 +118,9 @@ class TrainConfig(Options):
                                     "factor uniform in [0.15, 1] about their mean (0 = off)")
     blur: float | None = recipe_field("robustness: fraction of images blurred by a Gaussian of sigma "
                                 "uniform in [0.3, 1] pixels at 32 px, scaled with size (0 = off)")
+    outliers: float | None = recipe_field("open set: share of each batch replaced by patch-shuffled "
+                                          "training images with a uniform target (outlier "
+                                          "exposure; 0 = off; image side divisible by 8)")
     widths: tuple[int, ...] | None = recipe_field("channels of the three conv blocks", models=("fast",),
                                             metavar="A,B,C")
     whitening_eps: float | None = recipe_field("added to the patch variances before whitening; larger "

@@ -9,6 +9,10 @@
   Keras's optimizer EMA (saved with checkpoints, so resuming is exact); the reset is the
   `LookaheadReset` callback, because a conditional overwrite inside the train step breaks under
   tf.distribute (a merge_call inside a cond).
+- `MuonSGD` (airbench94_muon): the 3x3 conv filters take Muon steps instead (momentum, then the
+  update orthogonalized by a Newton-Schulz iteration, weights renormalised to a fixed norm);
+  everything else takes the SGD steps above. Keras's own `Muon` hands every non-2-D variable
+  to AdamW, so it cannot train conv filters as Muon does.
 """
 
 from __future__ import annotations
@@ -76,6 +80,51 @@ class BiasBoostSGD(keras.optimizers.SGD):
         return config
 
 
+def orthogonalized(update, steps: int = 3, eps: float = 1e-7):
+    """Newton-Schulz's approximately orthogonal matrix of a 2-D `update` (airbench94_muon's
+    quintic coefficients: singular values land in about 0.5..1.5, which trains as well as 1)."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    tall = update.shape[0] > update.shape[1]
+    x = ops.transpose(update) if tall else update
+    x = x / (ops.sqrt(ops.sum(ops.square(x))) + eps)  # the top singular value at most 1
+    for _ in range(steps):
+        gram = ops.matmul(x, ops.transpose(x))
+        x = a * x + ops.matmul(b * gram + c * ops.matmul(gram, gram), x)
+    return ops.transpose(x) if tall else x
+
+
+@keras.saving.register_keras_serializable("cifarlab")
+class MuonSGD(BiasBoostSGD):
+    """`BiasBoostSGD`, with Muon steps of `muon_lr` x (the schedule's fraction of its peak) for
+    the 4-D conv kernels (see the module docstring)."""
+
+    def __init__(self, learning_rate=0.01, muon_lr: float = 0.24, muon_momentum: float = 0.6,
+                 peak_lr: float = 1.0, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.muon_lr, self.muon_momentum, self.peak_lr = float(muon_lr), float(muon_momentum), float(peak_lr)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if len(variable.shape) != 4:
+            return super().update_step(gradient, variable, learning_rate)
+        m = self.momentums[self._get_variable_index(variable)]
+        gradient = ops.cast(gradient, variable.dtype)
+        self.assign(m, self.muon_momentum * m + gradient)
+        step = gradient + self.muon_momentum * m  # Nesterov
+        outputs = variable.shape[-1]  # a Keras kernel is (h, w, in, out): one column per filter
+        matrix = orthogonalized(ops.reshape(step, (-1, outputs)))
+        norm = ops.sqrt(ops.sum(ops.square(variable)))
+        lr = ops.cast(learning_rate, variable.dtype) * (self.muon_lr / self.peak_lr)
+        self.assign(variable, variable * (outputs ** 0.5 / norm) - lr * ops.reshape(matrix, variable.shape))
+
+    def _apply_weight_decay(self, variables):  # the renormalisation above replaces it for filters
+        super()._apply_weight_decay([v for v in variables if len(v.shape) != 4])
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(muon_lr=self.muon_lr, muon_momentum=self.muon_momentum, peak_lr=self.peak_lr)
+        return config
+
+
 class LookaheadReset(keras.callbacks.Callback):
     """After every `lookahead_steps`-th optimizer step, set the weights to the optimizer's average."""
 
@@ -104,10 +153,12 @@ def make_schedule(cfg, steps_per_epoch: int):
 def make_optimizer(cfg, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     lr = make_schedule(cfg, steps_per_epoch)
     wd = cfg.weight_decay or None
-    if cfg.optimizer == "sgd":
-        return BiasBoostSGD(lr, momentum=cfg.momentum, bias_scaler=cfg.bias_scaler,
-                            lookahead_steps=cfg.lookahead_steps, total_steps=cfg.epochs * steps_per_epoch,
-                            weight_decay=wd)
+    if cfg.optimizer in ("sgd", "muon"):
+        sgd = dict(momentum=cfg.momentum, bias_scaler=cfg.bias_scaler, lookahead_steps=cfg.lookahead_steps,
+                   total_steps=cfg.epochs * steps_per_epoch, weight_decay=wd)
+        if cfg.optimizer == "sgd":
+            return BiasBoostSGD(lr, **sgd)
+        return MuonSGD(lr, muon_lr=cfg.muon_lr, muon_momentum=cfg.muon_momentum, peak_lr=cfg.lr, **sgd)
     if cfg.optimizer == "adam":
         return keras.optimizers.Adam(lr, weight_decay=wd)
-    raise CifarlabError(f"unknown optimizer {cfg.optimizer!r}; use sgd or adam")
+    raise CifarlabError(f"unknown optimizer {cfg.optimizer!r}; use sgd, muon or adam")

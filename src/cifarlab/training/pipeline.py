@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from cifarlab.data.stats import channel_stats
+from cifarlab.errors import CifarlabError
 
 
 def flip_batch(images: tf.Tensor, flip: tf.Tensor) -> tf.Tensor:
@@ -100,6 +101,27 @@ def blur_batch(images: tf.Tensor, share: float, key: tf.Tensor) -> tf.Tensor:
     return tf.where(chosen, tf.cast(tf.clip_by_value(tf.round(x), 0, 255), images.dtype), images)
 
 
+OUTLIER_TILES = 8  # tiles per side of a patch-shuffled outlier (4-pixel tiles at 32 px)
+
+
+def outlier_batch(images: tf.Tensor, targets: tf.Tensor, share: float, key: tf.Tensor):
+    """Outlier exposure (Hendrycks et al., 2019) with synthetic outliers: a `share` of the images
+    cut into OUTLIER_TILES x OUTLIER_TILES tiles and shuffled (their colours and textures without
+    their objects), each with the uniform target, so the network learns to be unsure of them."""
+    n, side, channels = tf.shape(images)[0], images.shape[1], images.shape[-1]
+    tile = side // OUTLIER_TILES
+    grid = tf.reshape(images, [n, OUTLIER_TILES, tile, OUTLIER_TILES, tile, channels])
+    tiles = tf.reshape(tf.transpose(grid, [0, 1, 3, 2, 4, 5]), [n, OUTLIER_TILES ** 2, tile, tile, channels])
+    order = tf.argsort(tf.random.stateless_uniform([n, OUTLIER_TILES ** 2], key), axis=1)
+    shuffled = tf.reshape(tf.gather(tiles, order, axis=1, batch_dims=1),
+                          [n, OUTLIER_TILES, OUTLIER_TILES, tile, tile, channels])
+    shuffled = tf.reshape(tf.transpose(shuffled, [0, 1, 3, 2, 4, 5]), tf.shape(images))
+    chosen = _uniform(key + 1, n, 0, 1) < share
+    uniform = tf.fill(tf.shape(targets), 1.0 / targets.shape[-1])
+    return (tf.where(chosen[:, None, None, None], shuffled, images),
+            tf.where(chosen[:, None], uniform, targets))
+
+
 @dataclass(frozen=True)
 class Augment:
     """The training augmentations and their strengths (0 / False = off); see TrainConfig's help."""
@@ -110,6 +132,7 @@ class Augment:
     noise: float = 0.0
     contrast: float = 0.0
     blur: float = 0.0
+    outliers: float = 0.0
 
     @classmethod
     def of(cls, config) -> Augment:
@@ -131,6 +154,9 @@ def train_dataset(images, labels: np.ndarray, num_classes: int, batch_size: int,
     images: an array, a memory map or a `Split.rows` selection: anything indexed by row numbers.
     """
     n = len(labels)
+    if augment.outliers and images.shape[1] % OUTLIER_TILES:
+        raise CifarlabError(f"--outliers cuts images into {OUTLIER_TILES}x{OUTLIER_TILES} tiles: "
+                            f"use an --image-size divisible by {OUTLIER_TILES}, or --outliers 0")
     steps = n // batch_size  # drop the ragged last batch: constant shapes, one trace
     y = tf.constant(labels)
     # Alternating flip (airbench): a random half is mirrored in even epochs, the other half in odd
@@ -160,7 +186,10 @@ def train_dataset(images, labels: np.ndarray, num_classes: int, batch_size: int,
             batch = contrast_batch(batch, augment.contrast, key + 20)
         if augment.noise:
             batch = noise_batch(batch, augment.noise, key + 30)
-        return batch, tf.one_hot(tf.gather(y, idx), num_classes)
+        targets = tf.one_hot(tf.gather(y, idx), num_classes)
+        if augment.outliers:
+            batch, targets = outlier_batch(batch, targets, augment.outliers, key + 40)
+        return batch, targets
 
     epochs_ds = tf.data.Dataset.range(first_epoch, epochs)
     return epochs_ds.flat_map(epoch_batches).prefetch(2)
