@@ -19,9 +19,16 @@ from cifarlab.data import Split
 MIN_CALIBRATION_IMAGES = 100  # fewer validation images: no fit (training/train.py keeps T = 1)
 
 
-def predict_probabilities(model: keras.Model, split: Split, batch_size: int = 500) -> np.ndarray:
-    return np.concatenate([model(split.rows[i : i + batch_size], training=False).numpy()
-                           for i in range(0, len(split), batch_size)])
+def outputs_in_batches(model: keras.Model, images, batch_size: int = 500) -> list[np.ndarray]:
+    """Every output of `model` on array-like `images` (a memory map: read a batch at a time)."""
+    outputs = [model(np.asarray(images[i : i + batch_size]), training=False)
+               for i in range(0, len(images), batch_size)]
+    outputs = [o if isinstance(o, (list, tuple)) else [o] for o in outputs]
+    return [np.concatenate([np.asarray(o[k]) for o in outputs]) for k in range(len(outputs[0]))]
+
+
+def predict_probabilities(model: keras.Model, split: Split) -> np.ndarray:
+    return outputs_in_batches(model, split.rows)[0]
 
 
 def nll(log_probs: np.ndarray, labels: np.ndarray, temperature: float) -> float:

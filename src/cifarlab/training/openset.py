@@ -23,6 +23,7 @@ from cifarlab.errors import CifarlabError
 from cifarlab.models import openset
 from cifarlab.models.metadata import OpenSet
 from cifarlab.models.openset import DEFAULT_SCORE, KNN_BANK
+from cifarlab.training.calibration import outputs_in_batches
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,6 @@ DEFAULT_KEEP = 0.95
 STATISTICS_IMAGES = 10_000   # enough for class means and one covariance of a few hundred features
 MIN_VAL_IMAGES = 100
 TRAIN_KEEP = 0.99
-BATCH = 500
 RANGE_ABOVE = 3.0  # the output is clipped at threshold + this x (threshold - median in-distribution score)
 
 
@@ -42,24 +42,17 @@ def sample_of(split: Split, n: int, seed: int) -> Split:
     return split.select(drawn)
 
 
-def _batches(model: keras.Model, images) -> list:
-    outputs = [model(np.asarray(images[i : i + BATCH]), training=False) for i in range(0, len(images), BATCH)]
-    if isinstance(outputs[0], (list, tuple)):
-        return [np.concatenate([np.asarray(o[k]) for o in outputs]) for k in range(len(outputs[0]))]
-    return [np.concatenate([np.asarray(o) for o in outputs])]
-
-
 def training_features(model: keras.Model, split: Split, n: int = STATISTICS_IMAGES,
                       seed: int = 0) -> tuple[Split, np.ndarray, np.ndarray]:
     """(sample, its features, its logits) of up to n training images (a stratified seeded sample)."""
     sample = sample_of(split, n, seed)
-    features, logits = _batches(openset.feature_model(model), sample.rows)
+    features, logits = outputs_in_batches(openset.feature_model(model), sample.rows)
     return sample, features, logits
 
 
 def ood_scores(scored: keras.Model, images) -> np.ndarray:
     """(N,) scores of a model made by `openset.with_ood_score`."""
-    return _batches(scored, images)[1][:, 0] if len(images) else np.zeros(0, np.float32)
+    return outputs_in_batches(scored, images)[1][:, 0] if len(images) else np.zeros(0, np.float32)
 
 
 def score_range(scores: np.ndarray, threshold: float) -> tuple[float, float]:

@@ -87,9 +87,11 @@ def orthogonalized(update, steps: int = 3, eps: float = 1e-7):
     tall = update.shape[0] > update.shape[1]
     x = ops.transpose(update) if tall else update
     x = x / (ops.sqrt(ops.sum(ops.square(x))) + eps)  # the top singular value at most 1
+    x = ops.cast(x, "bfloat16")  # as airbench: the iteration tolerates it, and bf16 matmuls are cheap
     for _ in range(steps):
         gram = ops.matmul(x, ops.transpose(x))
         x = a * x + ops.matmul(b * gram + c * ops.matmul(gram, gram), x)
+    x = ops.cast(x, update.dtype)
     return ops.transpose(x) if tall else x
 
 

@@ -27,7 +27,7 @@ from cifarlab.data.stats import channel_stats
 from cifarlab.errors import CifarlabError
 from cifarlab.models.io import load_keras_model, require_keras_file, resolve_model_path
 from cifarlab.models.metadata import ModelMetadata
-from cifarlab.models.openset import FEATURE_INPUT_OF  # the layer whose input is the feature vector
+from cifarlab.models.openset import FEATURE_INPUT_OF, feature_model
 from cifarlab.models.registry import build_model, softmax_head
 
 HEAD_C = 0.1                 # inverse L2 strength of the logistic regression (scaled features)
@@ -99,9 +99,9 @@ def check_image_size(requested: int | None, parent: Parent) -> None:
 
 def features_with_mirrors(model: keras.Model, images: np.ndarray) -> np.ndarray:
     """Features of the images, then of their mirror images (a free doubling of the data)."""
-    extractor = keras.Model(model.input, model.get_layer(FEATURE_INPUT_OF).input)
     both = np.concatenate([images, images[:, :, ::-1]])
-    return extractor.predict(both, batch_size=256, verbose=0).astype(np.float64)
+    features, _ = feature_model(model).predict(both, batch_size=256, verbose=0)
+    return features.astype(np.float64)
 
 
 def fit_head(features: np.ndarray, labels: np.ndarray, num_classes: int,
