@@ -10,7 +10,8 @@ none at all (`conv-only`: convolutions, whitening stem, pools and head, the limi
 row is read against), Keras's BatchNormalization or the fused one, and each activation. The
 `real-*` variants are cifarlab's own step (recipe optimizer, loss, batch size and tf.data
 augmentation, as bench/train_throughput.py times it) with the old (`keras`) and new (`fused`)
-layer sets; `ratio_to_conv_only` of `fast/real-fused` is what issue 21 asks to reach 0.85.
+layer sets, and `fast/real-fused-sgd` the `fast-sgd` recipe's step (SGD instead of Muon);
+`ratio_to_conv_only` of `fast/real-fused` is what issue 21 asks to reach 0.85.
 Variants alternate in rounds so machine noise hits all of them alike; the record keeps every
 round and the median, and is rewritten after each round.
 Writes bench/results/step_profile.json.
@@ -89,9 +90,11 @@ def twin_step(preset: str, layers: LayerSet, images, labels, batch_size: int, wi
     return model, itertools.repeat((x, y)), batch_size
 
 
-def real_step(preset: str, layers: str, images, labels, batch_size: int | None, widths) -> tuple:
-    """(model, endless batches, batch size) of cifarlab's own training step for `preset`."""
-    cfg = TrainConfig(data="", model=preset, precision="bfloat16", batch_size=batch_size,
+def real_step(preset: str, layers: str, images, labels, batch_size: int | None, widths,
+              recipe: str | None = None) -> tuple:
+    """(model, endless batches, batch size) of cifarlab's own training step for `preset` (with
+    `recipe`: that recipe's optimizer and augmentation instead of the default recipe's)."""
+    cfg = TrainConfig(data="", model=preset, recipe=recipe, precision="bfloat16", batch_size=batch_size,
                       widths=widths if preset == "fast" else None, layers=layers).resolved()
     model = build_model(preset, dtype_policy=POLICY, **model_inputs(images), **cfg.model_options())
     model.compile(optimizer=make_optimizer(cfg, EPOCH_IMAGES // cfg.batch_size),
@@ -110,6 +113,8 @@ def make_variants(images, labels, batch_size: int, widths, real_batch: dict) -> 
         for layers in LAYER_SETS:
             variants[f"{preset}/real-{layers}"] = real_step(preset, layers, images, labels,
                                                             real_batch.get(preset), widths)
+    variants["fast/real-fused-sgd"] = real_step("fast", "fused", images, labels, real_batch.get("fast"),
+                                                widths, recipe="fast-sgd")  # the default before Muon
     return variants
 
 

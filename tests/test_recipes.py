@@ -50,10 +50,10 @@ def test_small_data_rule_is_named_as_the_source(tmp_path, capsys):
     assert int(table["batch-size"][0]) < 1024
 
 
-def test_the_shipped_recipe_inherits_from_fast_and_overrides():
-    fast, robust = get_recipe("fast").values, get_recipe("fast-robust").values
-    changed = {k for k in fast if fast[k] != robust[k]}
-    assert changed == {"epochs", "noise", "contrast", "blur", "whitening_eps"}
+def test_the_shipped_and_the_default_recipes_inherit_from_fast_sgd_and_override():
+    sgd, robust, fast = (get_recipe(name).values for name in ("fast-sgd", "fast-robust", "fast"))
+    assert {k for k in sgd if sgd[k] != robust[k]} == {"epochs", "noise", "contrast", "blur", "whitening_eps"}
+    assert {k for k in sgd if sgd[k] != fast[k]} == {"optimizer", "schedule", "epochs"}
     assert get_recipe("fast-robust").model == "fast"
     assert get_recipe("finetune").transfer and get_recipe("finetune").values["batch_size"] == 32
 

@@ -22,6 +22,17 @@ def test_triangle_rises_then_falls_to_its_floor():
     assert Triangle(**schedule.get_config()).get_config() == schedule.get_config()
 
 
+def test_linear_schedule_starts_at_its_peak_and_only_falls():
+    from cifarlab.training.config import TrainConfig
+    from cifarlab.training.optim import make_schedule
+
+    cfg = TrainConfig(data="x", recipe="fast", schedule="linear", epochs=2).resolved()
+    schedule = make_schedule(cfg, steps_per_epoch=50)
+    values = np.array([float(schedule(step)) for step in range(101)])
+    np.testing.assert_allclose(values[[0, 100]], [cfg.lr, cfg.lr * 0.07], rtol=1e-6)
+    assert np.all(np.diff(values[1:]) < 0)  # step 0 is the one warm-up step Triangle keeps
+
+
 def bn_model() -> keras.Model:
     inputs = keras.Input((4,))
     x = keras.layers.Dense(3, use_bias=False)(inputs)

@@ -41,7 +41,8 @@ class ExportConfig(Options):
                                     "cifar10-fast.tflite, cifar10-fast.int8.tflite, "
                                     "cifar10-fast_savedmodel)", metavar="PATH")
     quantize: str = option("none", "litert only: dynamic = int8 weights; int8 = full-integer model "
-                                   "(needs --calibration-data)", choices=QUANTIZATIONS)
+                                   "(needs --calibration-data; the open-set score head stays "
+                                   "float)", choices=QUANTIZATIONS)
     calibration_data: str | None = option(
         None, "real images for int8 calibration and the parity check: a dataset (CIFAR "
               "archive/folder, image folder) or image files/folder/glob", metavar="SOURCE")

@@ -29,7 +29,7 @@ from cifarlab.training.small_data import RULE
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 OPTIMIZERS = ("sgd", "muon", "adam")
-SCHEDULES = ("triangle", "warmup-cosine", "constant", "plateau")
+SCHEDULES = ("triangle", "linear", "warmup-cosine", "constant", "plateau")
 MODEL_NAMES = tuple(model_names())
 RECIPE_NAMES = tuple(recipes())
 LAYER_SET_NAMES = tuple(LAYER_SETS)

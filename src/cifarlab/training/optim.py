@@ -142,6 +142,8 @@ def make_schedule(cfg, steps_per_epoch: int):
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.schedule == "triangle":
         return Triangle(cfg.lr, total_steps)
+    if cfg.schedule == "linear":  # airbench94_muon's: no warm-up, straight down from the peak
+        return Triangle(cfg.lr, total_steps, warmup_fraction=0.0, start=1.0)
     if cfg.schedule == "warmup-cosine":
         warmup = max(1, int(cfg.warmup_epochs * steps_per_epoch))
         return keras.optimizers.schedules.CosineDecay(
@@ -149,7 +151,7 @@ def make_schedule(cfg, steps_per_epoch: int):
             decay_steps=max(1, total_steps - warmup), alpha=0.0)
     if cfg.schedule in ("constant", "plateau"):
         return cfg.lr
-    raise CifarlabError(f"unknown schedule {cfg.schedule!r}; use triangle, warmup-cosine, constant or plateau")
+    raise CifarlabError(f"unknown schedule {cfg.schedule!r}; use triangle, linear, warmup-cosine, constant or plateau")
 
 
 def make_optimizer(cfg, steps_per_epoch: int) -> keras.optimizers.Optimizer:

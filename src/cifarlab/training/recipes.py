@@ -56,9 +56,10 @@ def declare(name: str, summary: str, *, base: str | None = None, model: str | No
     return recipe
 
 
-# airbench94's recipe (Keller Jordan), restated for a Keras mean loss.
+# airbench94's recipe (Keller Jordan), restated for a Keras mean loss: `fast` until Muon.
 declare(
-    "fast", "airbench94's recipe: 10 epochs of the `fast` network (models/fast.py)", model="fast",
+    "fast-sgd", "airbench94's recipe: 10 epochs of the `fast` network (models/fast.py) with SGD",
+    model="fast",
     epochs=10, batch_size=1024,
     widths=(64, 256, 256),   # airbench94's widths
     optimizer="sgd", lr=1.5,  # airbench's 11.5 per 1024 examples on a summed loss = 1.5 on a mean
@@ -81,10 +82,19 @@ declare(
     outliers=0.0,            # outlier exposure off (training/pipeline.py)
 )
 
+# airbench94_muon's optimizer on airbench94's recipe: the same accuracy in 7 epochs instead of 10.
+declare(
+    "fast", "airbench94_muon's way: 7 epochs of the `fast` network, Muon on the conv filters",
+    base="fast-sgd",
+    optimizer="muon",        # Muon steps for the 3x3 filters, SGD for the rest (training/optim.py)
+    schedule="linear",       # Muon needs no warm-up: straight down from the peak
+    epochs=7,
+)
+
 # The shipped model (scripts/ship_model.sh): robust to camera-like corruptions.
 declare(
-    "fast-robust", "`fast` for 18 epochs with noise, contrast and blur augmentation and a damped "
-    "whitening stem: the shipped models/cifar10-fast.keras", base="fast",
+    "fast-robust", "`fast-sgd` for 18 epochs with noise, contrast and blur augmentation and a damped "
+    "whitening stem: the shipped models/cifar10-fast.keras", base="fast-sgd",
     epochs=18,
     noise=0.1, contrast=0.3, blur=0.3,  # camera-like corruptions, learned (training/pipeline.py)
     whitening_eps=0.1,       # the stem amplifies pixel noise far less (bench/whitening_noise.py)
