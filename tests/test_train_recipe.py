@@ -217,3 +217,12 @@ def test_outlier_exposure_shuffles_the_tiles_of_a_share_of_images_and_gives_them
         assert tiles(out[i]) == tiles(images[i])
     again, _ = outlier_batch(tf.constant(images), tf.constant(targets), 0.25, key)
     np.testing.assert_array_equal(again.numpy(), out)
+
+
+def test_outlier_exposure_refuses_an_image_side_its_tiles_do_not_divide():
+    from cifarlab.errors import CifarlabError
+
+    images, labels = np.zeros((8, 36, 36, 3), np.uint8), np.zeros(8, np.int64)
+    with pytest.raises(CifarlabError, match="divisible by 8"):
+        train_dataset(images, labels, 2, 4, 0, 0, 1, Augment(outliers=0.1))
+    assert next(iter(train_dataset(images, labels, 2, 4, 0, 0, 1, Augment())))[0].shape == (4, 36, 36, 3)
