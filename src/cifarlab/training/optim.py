@@ -105,8 +105,12 @@ class MuonSGD(BiasBoostSGD):
         super().__init__(learning_rate, **kwargs)
         self.muon_lr, self.muon_momentum, self.peak_lr = float(muon_lr), float(muon_momentum), float(peak_lr)
 
+    @staticmethod
+    def takes_muon(variable) -> bool:
+        return len(variable.shape) == 4  # a conv kernel
+
     def update_step(self, gradient, variable, learning_rate):
-        if len(variable.shape) != 4:
+        if not self.takes_muon(variable):
             return super().update_step(gradient, variable, learning_rate)
         m = self.momentums[self._get_variable_index(variable)]
         gradient = ops.cast(gradient, variable.dtype)
@@ -119,7 +123,7 @@ class MuonSGD(BiasBoostSGD):
         self.assign(variable, variable * (outputs ** 0.5 / norm) - lr * ops.reshape(matrix, variable.shape))
 
     def _apply_weight_decay(self, variables):  # the renormalisation above replaces it for filters
-        super()._apply_weight_decay([v for v in variables if len(v.shape) != 4])
+        super()._apply_weight_decay([v for v in variables if not self.takes_muon(v)])
 
     def get_config(self) -> dict:
         config = super().get_config()

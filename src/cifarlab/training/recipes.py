@@ -56,6 +56,10 @@ def declare(name: str, summary: str, *, base: str | None = None, model: str | No
     return recipe
 
 
+# airbench94_muon's filter learning rate and momentum: every recipe carries them, only
+# `--optimizer muon` uses them.
+MUON = dict(muon_lr=0.24, muon_momentum=0.6)
+
 # airbench94's recipe (Keller Jordan), restated for a Keras mean loss: `fast` until Muon.
 declare(
     "fast-sgd", "airbench94's recipe: 10 epochs of the `fast` network (models/fast.py) with SGD",
@@ -64,7 +68,7 @@ declare(
     widths=(64, 256, 256),   # airbench94's widths
     optimizer="sgd", lr=1.5,  # airbench's 11.5 per 1024 examples on a summed loss = 1.5 on a mean
     momentum=0.85,
-    muon_lr=0.24, muon_momentum=0.6,  # airbench94_muon's, used by --optimizer muon only
+    **MUON,
     weight_decay=0.0089,     # decoupled: the same 1.3%-per-step shrink at peak as airbench's L2
     bias_scaler=64.0,        # BatchNorm biases at 64x the learning rate (training/optim.py)
     lookahead_steps=5,       # lookahead weight averaging, ramping in over the run
@@ -114,7 +118,7 @@ declare(
     model="baseline",
     epochs=60, batch_size=64, lr=1e-3, optimizer="adam", schedule="plateau",
     early_stopping_patience=8, plateau_patience=3, plateau_factor=0.5, warmup_epochs=0.0,
-    momentum=0.9, bias_scaler=1.0, lookahead_steps=0, muon_lr=0.24, muon_momentum=0.6,
+    momentum=0.9, bias_scaler=1.0, lookahead_steps=0, **MUON,
     label_smoothing=0.0, calibrate=False, flip=False, translate=0, cutout=0, val_fraction=0.1,
     weight_decay=0.0, dropout=0.25, noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=False, outliers=0.0,
     layers="fused",          # its BatchNorm on the fused kernel (its activations stay ReLU)
@@ -124,8 +128,7 @@ declare(
 declare(
     "head", "learn new classes from a trained model: fit only a new head (logistic regression on "
     "the frozen features of each image and its mirror image)", transfer=True,
-    epochs=0, batch_size=32, lr=0.005, optimizer="sgd", momentum=0.9, bias_scaler=1.0,
-    muon_lr=0.24, muon_momentum=0.6,
+    epochs=0, batch_size=32, lr=0.005, optimizer="sgd", momentum=0.9, bias_scaler=1.0, **MUON,
     lookahead_steps=0, schedule="warmup-cosine", warmup_epochs=0.0, weight_decay=0.0,
     label_smoothing=0.1, calibrate=True, flip=True, translate=2, cutout=0, val_fraction=0.0,
     early_stopping_patience=0, plateau_patience=0, plateau_factor=0.5,
