@@ -103,6 +103,16 @@ def real_step(preset: str, layers: str, images, labels, batch_size: int | None, 
     return model, iter(data.repeat()), cfg.batch_size
 
 
+def conv_only_rate(images, labels, batch_size: int = 1024, widths=None, warmup: int = 2,
+                   steps: int = 6) -> float:
+    """Images/s of the `fast` conv-only twin: the machine's limit for the `fast` step, which
+    bench/time_to_accuracy.py measures beside each training run."""
+    model, batches, batch_size = twin_step("fast", LayerSet(NORMS["none"], ACTIVATIONS["none"]),
+                                           images, labels, batch_size, widths)
+    time_steps(model, batches, warmup)
+    return steps * batch_size / time_steps(model, batches, steps)
+
+
 def make_variants(images, labels, batch_size: int, widths, real_batch: dict) -> dict:
     variants = {}
     for preset, twins in (("fast", FAST_TWINS), ("baseline", BASELINE_TWINS)):

@@ -6,6 +6,9 @@
 Writes bench/results/time_to_accuracy-<name>.json and .png (accuracy vs training minutes).
 Test evaluation time is excluded from the training time. Resumable: rerun the same command.
 The last record also scores the saved model (`final_model`: float32, lookahead average applied).
+Before and after training it times the `fast` conv-only twin (bench/step_profile.py), the limit
+of this machine's step, and scales the training time to issue 21's machine, whose conv-only
+twin ran at `REFERENCE_CONV_RATE`: the same run on a machine half as fast reads the same there.
 `--quick`: one epoch at batch 32 on 256 random images, run folder and record in a temp folder.
 """
 
@@ -31,7 +34,10 @@ from cifarlab.training.train import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import record  # noqa: E402
-from _common import save_plot, tiny_dataset  # noqa: E402
+from _common import save_plot, tiny_dataset, tiny_images  # noqa: E402
+from step_profile import conv_only_rate  # noqa: E402
+
+REFERENCE_CONV_RATE = 1401.0  # images/s: the low end of issue 21's conv-only row (1,401-1,572)
 
 
 def test_accuracies(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> dict:
@@ -78,6 +84,24 @@ class TestAccuracyLog(keras.callbacks.Callback):
         self.run.write(self.path, {"epochs": self.records, **self.notes})
 
 
+def measure_conv_rate(log: TestAccuracyLog, when: str, quick: bool) -> None:
+    """Record the conv-only twin's images/s at `when` ("before"/"after" training), once per run."""
+    rates = log.notes.setdefault("conv_only_images_per_second", {})
+    if when not in rates:
+        images, labels = tiny_images(1024, 10)
+        options = dict(batch_size=8, widths=(8, 16, 16), warmup=1, steps=1) if quick else {}
+        rates[when] = round(conv_only_rate(images, labels, **options), 1)
+        log.save()
+
+
+def at_reference_machine(log: TestAccuracyLog) -> None:
+    """The last record's training minutes scaled to `REFERENCE_CONV_RATE`."""
+    rates = log.notes["conv_only_images_per_second"]
+    rate = sum(rates.values()) / len(rates)
+    log.records[-1]["train_minutes_at_reference_conv_rate"] = round(
+        log.records[-1]["train_seconds"] / 60 * rate / REFERENCE_CONV_RATE, 2)
+
+
 def plot(records: list[dict], title: str, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -113,9 +137,12 @@ def main() -> None:
     path = run.path(f"time_to_accuracy-{name}.json")
     log = TestAccuracyLog(test.images, test.labels, path, args.eval_every, resolved.epochs, run)
     saved = resolved.out / "model.keras"
+    measure_conv_rate(log, "before", args.quick)
     if not saved.exists():  # rerunning a finished run only measures its saved model again
         summary = train(config, extra_callbacks=[log], dataset=dataset)
         log.records[-1]["final_val_metrics"] = summary["val_metrics"]
+    measure_conv_rate(log, "after", args.quick)
+    at_reference_machine(log)
     # What `cifarlab evaluate` scores: the saved float32 model, the lookahead average applied last.
     final, _ = load_keras_model(saved)
     final = without_ood_score(final)

@@ -158,10 +158,13 @@ def make_schedule(cfg, steps_per_epoch: int):
     raise CifarlabError(f"unknown schedule {cfg.schedule!r}; use triangle, linear, warmup-cosine, constant or plateau")
 
 
+SGD_STEPPED = ("sgd", "muon")  # optimizers whose `lr` is an SGD learning rate (muon: for all but filters)
+
+
 def make_optimizer(cfg, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     lr = make_schedule(cfg, steps_per_epoch)
     wd = cfg.weight_decay or None
-    if cfg.optimizer in ("sgd", "muon"):
+    if cfg.optimizer in SGD_STEPPED:
         sgd = dict(momentum=cfg.momentum, bias_scaler=cfg.bias_scaler, lookahead_steps=cfg.lookahead_steps,
                    total_steps=cfg.epochs * steps_per_epoch, weight_decay=wd)
         if cfg.optimizer == "sgd":

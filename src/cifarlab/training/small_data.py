@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from cifarlab.training.optim import SGD_STEPPED
 from cifarlab.training.recipes import SmallData
 
 RULE = (
@@ -65,7 +66,7 @@ def small_data_defaults(config, train_images: int, num_classes: int,
     batch = _batch(config.batch_size, values["batch_size"], n, rule, chosen)
     lowered = batch < values["batch_size"]
     optimizer = config.optimizer or values["optimizer"]
-    if lowered and rule.scale_lr and config.lr is None and optimizer in ("sgd", "muon"):
+    if lowered and rule.scale_lr and config.lr is None and optimizer in SGD_STEPPED:
         lr = round(values["lr"] * batch / values["batch_size"], 6)
         chosen["lr"] = (lr, f"recipe {values['lr']} x {batch}/{values['batch_size']}")
     steps = max(1, n // batch)
