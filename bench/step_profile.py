@@ -14,12 +14,14 @@ layer sets, and `fast/real-fused-sgd` the `fast-sgd` recipe's step (SGD instead 
 `ratio_to_conv_only` of `fast/real-fused` is what issue 21 asks to reach 0.85.
 Variants alternate in rounds so machine noise hits all of them alike; the record keeps every
 round and the median, and is rewritten after each round.
-Writes bench/results/step_profile.json.
+Writes bench/results/step_profile.json (`--name NAME`: step_profile-NAME.json). `--variants` times
+a subset (fnmatch patterns) with more steps each, for a steadier ratio on a noisy machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import functools
 import itertools
 import statistics
@@ -113,19 +115,24 @@ def conv_only_rate(images, labels, batch_size: int = 1024, widths=None, warmup: 
     return steps * batch_size / time_steps(model, batches, steps)
 
 
-def make_variants(images, labels, batch_size: int, widths, real_batch: dict) -> dict:
-    variants = {}
+def make_variants(images, labels, batch_size: int, widths, real_batch: dict,
+                  patterns: tuple[str, ...] = ("*",)) -> dict:
+    """Every variant whose name matches one of `patterns` (fnmatch), built in the table's order."""
+    builders = {}
     for preset, twins in (("fast", FAST_TWINS), ("baseline", BASELINE_TWINS)):
         for norm, activation in twins:
             layers = LayerSet(NORMS[norm], ACTIVATIONS[activation])
-            variants[twin_name(preset, norm, activation)] = twin_step(preset, layers, images, labels,
-                                                                      batch_size, widths)
+            builders[twin_name(preset, norm, activation)] = functools.partial(
+                twin_step, preset, layers, images, labels, batch_size, widths)
         for layers in LAYER_SETS:
-            variants[f"{preset}/real-{layers}"] = real_step(preset, layers, images, labels,
-                                                            real_batch.get(preset), widths)
-    variants["fast/real-fused-sgd"] = real_step("fast", "fused", images, labels, real_batch.get("fast"),
-                                                widths, recipe="fast-sgd")  # the default before Muon
-    return variants
+            builders[f"{preset}/real-{layers}"] = functools.partial(
+                real_step, preset, layers, images, labels, real_batch.get(preset), widths)
+    builders["fast/real-fused-sgd"] = functools.partial(  # the default before Muon
+        real_step, "fast", "fused", images, labels, real_batch.get("fast"), widths, recipe="fast-sgd")
+    chosen = [name for name in builders if any(fnmatch.fnmatch(name, p) for p in patterns)]
+    if not chosen:
+        raise SystemExit(f"--variants {' '.join(patterns)}: matches none of {', '.join(builders)}")
+    return {name: builders[name]() for name in chosen}
 
 
 def measure_in_rounds(variants: dict, warmup: int, steps: int, rounds: int,
@@ -171,6 +178,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--images", type=int, default=4096, help="random images the real steps augment")
+    parser.add_argument("--variants", nargs="+", default=["*"], metavar="PATTERN",
+                        help="only the variants matching these names or patterns (fnmatch), e.g. "
+                             "'fast/conv-only' 'fast/real-*': fewer variants, more steps each")
+    parser.add_argument("--name", default=None,
+                        help="writes step_profile-NAME.json instead of step_profile.json")
     record.add_quick_option(parser)
     args = parser.parse_args()
     run = record.begin(args.quick)
@@ -179,10 +191,10 @@ def main() -> None:
         args.batch_size, args.steps, args.rounds, args.warmup, args.images = 8, 1, 1, 1, 64
         widths, real_batch = (8, 16, 16), {"fast": 8, "baseline": 8}
     images, labels = tiny_images(max(args.images, args.batch_size), CLASSES)
-    settings = {**{k: v for k, v in vars(args).items() if k != "quick"}, "policy": POLICY,
+    settings = {**{k: v for k, v in vars(args).items() if k not in ("quick", "name")}, "policy": POLICY,
                 "widths": widths or "recipe", "optimizer (twins)": "SGD nesterov momentum 0.85"}
-    variants = make_variants(images, labels, args.batch_size, widths, real_batch)
-    out = run.path("step_profile.json")
+    variants = make_variants(images, labels, args.batch_size, widths, real_batch, tuple(args.variants))
+    out = run.path(f"step_profile-{args.name}.json" if args.name else "step_profile.json")
     rates = measure_in_rounds(variants, args.warmup, args.steps, args.rounds,
                               lambda rates: run.write(out, summary(rates, settings)))
     result = summary(rates, settings, finite_weights(variants))
