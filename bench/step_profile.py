@@ -105,16 +105,6 @@ def real_step(preset: str, layers: str, images, labels, batch_size: int | None, 
     return model, iter(data.repeat()), cfg.batch_size
 
 
-def conv_only_rate(images, labels, batch_size: int = 1024, widths=None, warmup: int = 2,
-                   steps: int = 6) -> float:
-    """Images/s of the `fast` conv-only twin: the machine's limit for the `fast` step, which
-    bench/time_to_accuracy.py measures beside each training run."""
-    model, batches, batch_size = twin_step("fast", LayerSet(NORMS["none"], ACTIVATIONS["none"]),
-                                           images, labels, batch_size, widths)
-    time_steps(model, batches, warmup)
-    return steps * batch_size / time_steps(model, batches, steps)
-
-
 def make_variants(images, labels, batch_size: int, widths, real_batch: dict,
                   patterns: tuple[str, ...] = ("*",)) -> dict:
     """Every variant whose name matches one of `patterns` (fnmatch), built in the table's order."""
@@ -148,6 +138,14 @@ def measure_in_rounds(variants: dict, warmup: int, steps: int, rounds: int,
             rates[name].append(per_round * batch_size / time_steps(model, batches, per_round))
         after_round(rates)
     return rates
+
+
+def conv_only_rate(images, labels, batch_size: int = 1024, widths=None, warmup: int = 2,
+                   steps: int = 6) -> float:
+    """Images/s of the `fast` conv-only twin: the machine's limit for the `fast` step, which
+    bench/time_to_accuracy.py measures beside each training run."""
+    variants = make_variants(images, labels, batch_size, widths, {}, ("fast/conv-only",))
+    return measure_in_rounds(variants, warmup, steps, 1, lambda rates: None)["fast/conv-only"][0]
 
 
 def finite_weights(variants: dict) -> dict[str, bool]:

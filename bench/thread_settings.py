@@ -30,13 +30,11 @@ def measure(intra: int, inter: int, steps: int, rounds: int, warmup: int, quick:
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
     import step_profile
-    from train_throughput import time_steps
 
     images, labels = step_profile.tiny_images(64 if quick else 4096, step_profile.CLASSES)
-    model, batches, batch_size = step_profile.real_step("fast", "fused", images, labels, 8 if quick else None,
-                                                        (8, 16, 16) if quick else None)
-    time_steps(model, batches, warmup)
-    return [steps * batch_size / time_steps(model, batches, steps) for _ in range(rounds)]
+    step = step_profile.real_step("fast", "fused", images, labels, 8 if quick else None,
+                                  (8, 16, 16) if quick else None)
+    return step_profile.measure_in_rounds({"fast": step}, warmup, steps * rounds, rounds, lambda rates: None)["fast"]
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ Test evaluation time is excluded from the training time. Resumable: rerun the sa
 The last record also scores the saved model (`final_model`: float32, lookahead average applied).
 Before and after training it times the default `fast` network's conv-only twin
 (bench/step_profile.py), a measure of this machine's speed whatever the recipe, and scales the
-training time to issue 21's machine, whose conv-only twin ran at `REFERENCE_CONV_RATE`: the same run on a machine half as fast reads the same there.
+training time to issue 21's machine, whose conv-only twin ran at `REFERENCE_CONV_RATE`: the same
+run on a machine half as fast reads the same there.
 `--quick`: one epoch at batch 32 on 256 random images, run folder and record in a temp folder.
 """
 
