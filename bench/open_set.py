@@ -12,7 +12,8 @@ runs/bench-openset-<recipe>-<split>), then scores every out-of-distribution scor
   textures without their objects).
 AUROC (higher is better) and FPR95 (share of the outside images accepted when 95% of the known
 test images are; lower is better). Writes bench/results/open_set-<recipe>.json.
-`--quick`: one epoch on tiny generated data.
+`--seeds 0,1,2`: also the ensemble of three runs per split.
+`--quick`: one epoch on tiny generated data, two seeds.
 """
 
 from __future__ import annotations
@@ -107,31 +108,51 @@ def parse_overrides(pairs: list[str]) -> dict:
     return overrides
 
 
-def measure_split(name: str, known: tuple[int, ...], data: Dataset, recipe: str, out: Path,
-                  quick: bool, overrides: dict) -> dict:
-    subset, known_test, unknown_test = known_only(data, known)
-    overrides = {**overrides, "epochs": 1, "batch_size": 32} if quick else overrides
-    config = TrainConfig(data="(bench)", recipe=recipe, out=out, seed=0, **overrides)
+def trained_member(subset: Dataset, recipe: str, out: Path, seed: int, overrides: dict):
+    """The model of one run (trained unless its folder holds one) and its fitted statistics."""
+    config = TrainConfig(data="(bench)", recipe=recipe, out=out, seed=seed, **overrides)
     if not (out / "model.keras").exists():
         train(config, dataset=subset)
     model, _ = load_keras_model(out / "model.keras")
     model = openset.without_ood_score(model)
+    classes = subset.num_classes
     sample, features, _ = training_features(model, subset.split("train"), STATISTICS_IMAGES, seed=0)
-    fitted = openset.fit_statistics(features, sample.labels, len(known))
+    fitted = openset.fit_statistics(features, sample.labels, classes)
     statistics = {kind: (kind, fitted) for kind in openset.SCORES}
-    statistics["knn-10k"] = ("knn", openset.fit_statistics(features, sample.labels, len(known),
+    statistics["knn-10k"] = ("knn", openset.fit_statistics(features, sample.labels, classes,
                                                            bank_size=len(features)))
-    inside = score_all(model, statistics, known_test.images)
+    return model, statistics
+
+
+def member_folder(out: Path, seed: int) -> Path:
+    return out if seed == 0 else out.with_name(f"{out.name}-s{seed}")
+
+
+def measure_split(name: str, known: tuple[int, ...], data: Dataset, recipe: str, out: Path,
+                  quick: bool, overrides: dict, seeds: tuple[int, ...] = (0,)) -> dict:
+    """Scores of the first seed's model, and with several seeds also of their ensemble: each score
+    averaged over the independently trained models (probabilities averaged for the closed-set accuracy)."""
+    subset, known_test, unknown_test = known_only(data, known)
+    overrides = {**overrides, "epochs": 1, "batch_size": 32} if quick else overrides
     outside = {"near (4 unknown classes)": unknown_test.images,
                **far_sets(known_test.images, 64 if quick else FAR_IMAGES)}
-    probs = model.predict(known_test.images, batch_size=500, verbose=0)
-    result = {"known": [data.class_names[c] for c in known],
-              "closed_set_accuracy": float((probs.argmax(1) == known_test.labels).mean()),
+    samples = {"inside": known_test.images, **outside}
+    members = [trained_member(subset, recipe, member_folder(out, seed), seed, overrides) for seed in seeds]
+    scored = [{sample: score_all(model, statistics, images) for sample, images in samples.items()}
+              for model, statistics in members]
+    probs = [model.predict(known_test.images, batch_size=500, verbose=0) for model, _ in members]
+    result = {"known": [data.class_names[c] for c in known], "seeds": list(seeds),
+              "closed_set_accuracy": float((probs[0].argmax(1) == known_test.labels).mean()),
               "scores": {}}
-    outside_scores = {set_name: score_all(model, statistics, images) for set_name, images in outside.items()}
-    for kind in inside:
-        result["scores"][kind] = {set_name: ood_metrics(inside[kind], scores[kind])
-                                  for set_name, scores in outside_scores.items()}
+    if len(members) > 1:
+        result["ensemble_closed_set_accuracy"] = float((np.mean(probs, 0).argmax(1) == known_test.labels).mean())
+        scored.append({sample: {f"{kind} (ensemble of {len(members)})": np.mean([m[sample][kind] for m in scored], 0)
+                                for kind in scored[0][sample]} for sample in samples})
+        scored = [scored[0], scored[-1]]
+    for member in scored:
+        for kind in member["inside"]:
+            result["scores"][kind] = {set_name: ood_metrics(member["inside"][kind], member[set_name][kind])
+                                      for set_name in outside}
     return result
 
 
@@ -151,11 +172,15 @@ def main() -> None:
     parser.add_argument("--splits", default=",".join(SPLITS), help=f"class splits ({', '.join(SPLITS)})")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="recipe overrides, e.g. label_smoothing=0 epochs=20")
+    parser.add_argument("--seeds", default="0", help="comma-separated training seeds; several add the "
+                        "scores of their ensemble (runs of seed N > 0 in <run folder>-sN)")
     parser.add_argument("--name", help="names the record and run folders (default: the recipe)")
     record.add_quick_option(parser)
     args = parser.parse_args()
     name = args.name or args.recipe
     overrides = parse_overrides(args.set)
+    seeds = tuple(int(seed) for seed in args.seeds.split(","))
+    seeds = (0, 1) if args.quick and len(seeds) == 1 else seeds
     run = record.begin(args.quick)
     data = (tiny_dataset(CIFAR10_CLASSES, {"train": 600, "test": 200}) if args.quick
             else load_dataset(args.data))
@@ -163,10 +188,11 @@ def main() -> None:
     path = run.path(f"open_set-{name}.json")
     results = {"protocol": "CIFAR10 6/4 (Neal et al. 2018): train on 6 classes, the other 4 unknown",
                "command": shlex.join(["python", *sys.argv]), "recipe": args.recipe,
-               "overrides": overrides, "splits": {}}
+               "overrides": overrides, "seeds": list(seeds), "splits": {}}
     for split in args.splits.split(","):
         results["splits"][split] = measure_split(split, SPLITS[split], data, args.recipe,
-                                                 root / f"bench-openset-{name}-{split}", args.quick, overrides)
+                                                 root / f"bench-openset-{name}-{split}", args.quick, overrides,
+                                                 seeds)
         results["mean"] = summary_table(results["splits"])
         run.write(path, results)
     print(json.dumps(results["mean"], indent=1))

@@ -114,7 +114,7 @@ def test_window_overlay_click_and_quit(display, tiny_model, tmp_path):
             if (edge == ROI_ON).all(axis=1).mean() > 0.9 or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        assert (edge == ROI_ON).all(axis=1).mean() > 0.9, "green ROI box not on screen"
+        assert (edge == ROI_ON).all(axis=1).mean() > 0.9, f"green ROI box not on screen: {window_state(env, wid, on)}"
         status = on[10:40, W - 200 : W - 20]
         assert status.mean() < 90 and status.max() > 200  # dark box with light text
 
@@ -160,6 +160,32 @@ def text_score(window: np.ndarray, text: str, scale: float, thickness: int) -> f
     cv2.putText(template, text, (3, th + 3), FONT, scale, 255, thickness, cv2.LINE_AA)
     gray = np.ascontiguousarray(window.max(axis=2))   # white, yellow, green, red text alike
     return float(cv2.matchTemplate(gray, template, cv2.TM_CCOEFF_NORMED).max())
+
+
+def shot_showing(env, path: Path, geometry: dict, text: str, scale: float, thickness: int,
+                 timeout: float = 20.0) -> tuple[np.ndarray, float]:
+    """A screenshot and how well it shows `text`, retaken until it does or `timeout` passes: on a
+    busy machine the window may not have painted the frame yet (the screenshot is black)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shot = screenshot(env, path, geometry)
+        score = text_score(shot, text, scale, thickness)
+        if score > 0.8 or time.monotonic() > deadline:
+            return shot, score
+        time.sleep(0.3)
+
+
+def window_state(env, wid: str, shot: np.ndarray) -> str:
+    """For a failed screenshot check: the window's X map state, the shot's brightest pixel, that of
+    the window captured on its own, and the top-level windows on the screen."""
+    def run(*args: str) -> str:
+        return subprocess.run(args, env=env, capture_output=True, text=True, timeout=20).stdout
+
+    state = re.search(r"Map State: (\w+)", run("xwininfo", "-id", wid))
+    own = run("convert", f"x:{wid}", "-format", "%[max]", "info:").strip()
+    tops = [line.strip() for line in run("xwininfo", "-root", "-children").splitlines() if "0x" in line]
+    return (f"window {state[1] if state else 'not found'}, screenshot max {int(shot.max())}, "
+            f"the window alone max {own}; top-level windows: {tops}")
 
 
 def seed_folder(root: Path, counts: dict[str, int]) -> dict[Path, bytes]:
@@ -256,23 +282,25 @@ def test_collect_and_teach_in_the_window(display, tiny_model, tmp_path, trainer)
         counts = {n: len(list((root / n).glob("*.png"))) for n in ("boxy", "roundy", "background")}
         assert counts["boxy"] == counts["roundy"] == 31 and counts["background"] >= 30
         time.sleep(0.3)
-        shot = screenshot(env, tmp_path / "collect.png", geometry)
-        assert text_score(shot, f"3  background ({counts['background']})", scale, thick) > 0.8
+        shot, score = shot_showing(env, tmp_path / "collect.png", geometry,
+                                   f"3  background ({counts['background']})", scale, thick)
+        assert score > 0.8, window_state(env, wid, shot)
 
         start = time.monotonic()
         xdotool(env, "key", "--window", wid, "t")
         lines.wait_for("teach: training on", 10)
         time.sleep(1.0)
-        shot = screenshot(env, tmp_path / "training.png", geometry)
-        assert text_score(shot, "training...", scale * 1.1, thick + 1) > 0.8
+        shot, score = shot_showing(env, tmp_path / "training.png", geometry, "training...", scale * 1.1, thick + 1)
+        assert score > 0.8, window_state(env, wid, shot)
         live = lines.wait_for("teach: new model live", 180)
         seconds = time.monotonic() - start
         print(f"\nt-to-live ({trainer} trainer, 3 classes x 30+ images, {TW}x{TH} demo): "
               f"{seconds:.1f} s; {live}")
         assert live.endswith(": background, boxy, roundy")
         time.sleep(1.0)
-        shot = screenshot(env, tmp_path / "taught.png", geometry)
-        assert text_score(shot, "new model: background, boxy, roundy", scale * 1.1, thick + 1) > 0.8
+        shot, score = shot_showing(env, tmp_path / "taught.png", geometry,
+                                   "new model: background, boxy, roundy", scale * 1.1, thick + 1)
+        assert score > 0.8, window_state(env, wid, shot)
         bars = bars_naming(shot, ("background", "boxy", "roundy"), scale, thick)  # the new classes
         assert text_score(bars, "triangle", scale, thick) < 0.7    # the old ones are gone
         quit_live(env, wid, proc)
@@ -311,9 +339,9 @@ def test_failed_training_keeps_the_old_model(display, tiny_model, tmp_path):
         failed = lines.wait_for("teach: failed (exit 2)", 60)
         assert "simulated failure (the trainer gave up)" in failed
         time.sleep(1.0)
-        shot = screenshot(env, tmp_path / "failed.png", geometry)
-        assert text_score(shot, "training failed: simulated failure (the trainer gave up)",
-                          scale * 1.1, thick + 1) > 0.8
+        shot, score = shot_showing(env, tmp_path / "failed.png", geometry,
+                                   "training failed: simulated failure (the trainer gave up)", scale * 1.1, thick + 1)
+        assert score > 0.8, window_state(env, wid, shot)
         bars_naming(shot, ("circle", "square", "triangle"), scale, thick)  # the old model still classifies
         assert not [line for line in lines.seen if "new model" in line]
         quit_live(env, wid, proc)

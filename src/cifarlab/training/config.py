@@ -121,6 +121,9 @@ class TrainConfig(Options):
     outliers: float | None = recipe_field("open set: share of each batch replaced by patch-shuffled "
                                           "training images with a uniform target (outlier "
                                           "exposure; 0 = off; image side divisible by 8)")
+    logit_norm: float | None = recipe_field("open set: LogitNorm temperature T (training/loss.py): the "
+                                            "loss sees the logits scaled to norm 1/T (0 = plain "
+                                            "cross-entropy; the paper's CIFAR-10 T: 0.04)")
     widths: tuple[int, ...] | None = recipe_field("channels of the three conv blocks", models=("fast",),
                                             metavar="A,B,C")
     whitening_eps: float | None = recipe_field("added to the patch variances before whitening; larger "

@@ -36,6 +36,7 @@ from cifarlab.training.distribute import (
     same_on_all_workers,
     shard_by_data,
 )
+from cifarlab.training.loss import make_loss
 from cifarlab.training.openset import add_open_set
 from cifarlab.training.optim import make_optimizer
 from cifarlab.training.pipeline import Augment, eval_dataset, train_dataset
@@ -217,8 +218,7 @@ def fit(cfg: TrainConfig, model: keras.Model, strategy, data: Dataset, ckpt_dir:
             with strategy.scope():
                 # jit_compile stays Keras's "auto" (no XLA on CPU): XLA trains `fast` slower
                 # here than TensorFlow's oneDNN kernels (bench/results/train_throughput.json).
-                model.compile(optimizer=make_optimizer(cfg, steps), metrics=["accuracy"],
-                              loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing))
+                model.compile(optimizer=make_optimizer(cfg, steps), metrics=["accuracy"], loss=make_loss(cfg))
         fix_keras_multiworker_build(model, strategy)
         first_epoch = state["epoch"] if state else 0
         same_on_all_workers(strategy, first_epoch, "the checkpoint epoch to resume from")
