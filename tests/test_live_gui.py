@@ -29,6 +29,7 @@ TOOLS = ("Xvfb", "xdotool", "import")
 pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS),
                                 reason="needs Xvfb, xdotool and ImageMagick's import")
 W, H = 640, 480
+START_ATTEMPTS = 3     # starts of `cifarlab live` until a window paints (start_live)
 
 
 @pytest.fixture
@@ -203,7 +204,34 @@ def seed_folder(root: Path, counts: dict[str, int]) -> dict[Path, bytes]:
 
 
 def start_live(env, tmp_path: Path, *args: str, size: tuple[int, int] = (TW, TH)):
-    """`cifarlab live` on the demo source in a window of `size`: (process, lines, window, geometry)."""
+    """`cifarlab live` on the demo source in a window of `size`: (process, lines, window, geometry).
+
+    Under Xvfb on a loaded machine, OpenCV's Qt maps a window now and then and never paints it
+    (all black, also after a fresh Expose, while the app runs and reads keys; a bare
+    namedWindow + imshow loop does the same, with any window flags and QT_X11_NO_MITSHM): then
+    the app is started again, up to START_ATTEMPTS times, and a later window must paint."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        proc, lines, wid, geometry = open_live(env, tmp_path, *args, size=size)
+        if painted(env, tmp_path, geometry):
+            return proc, lines, wid, geometry
+        state = window_state(env, wid, screenshot(env, tmp_path / "black.png", geometry))
+        proc.kill()
+        proc.wait(5)
+        print(f"\nwindow {attempt} of {START_ATTEMPTS} never painted ({state})")
+    raise AssertionError(f"the window never painted in {START_ATTEMPTS} starts: {state}")
+
+
+def painted(env, tmp_path: Path, geometry: dict, timeout: float = 20.0) -> bool:
+    """Whether the window shows anything but black within `timeout` (a demo frame never is)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if screenshot(env, tmp_path / "first.png", geometry).max() > 0:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def open_live(env, tmp_path: Path, *args: str, size: tuple[int, int]):
     proc = subprocess.Popen(
         [sys.executable, "-m", "cifarlab.cli.main", "live", "--source", "demo", "--width", str(size[0]),
          "--height", str(size[1]), *args],
