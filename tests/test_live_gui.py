@@ -97,6 +97,24 @@ def screenshot(env, path: Path, geometry: dict) -> np.ndarray:
     return cv2.imread(str(path))[y : y + geometry["HEIGHT"], x : x + geometry["WIDTH"]]
 
 
+def retake(env, path: Path, geometry: dict, measure, good: float,
+           timeout: float = 20.0) -> tuple[np.ndarray, float]:
+    """A screenshot and `measure` of it, retaken until the measure exceeds `good` or `timeout`
+    passes: on a busy machine the window may not have painted the frame yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shot = screenshot(env, path, geometry)
+        value = measure(shot)
+        if value > good or time.monotonic() > deadline:
+            return shot, value
+        time.sleep(0.3)
+
+
+def roi_on_share(window: np.ndarray) -> float:
+    """The share of the ROI box's edge pixels in the inference-on colour."""
+    return float((roi_edge_pixels(window) == ROI_ON).all(axis=1).mean())
+
+
 def roi_edge_pixels(window: np.ndarray) -> np.ndarray:
     x, y, w, h = centered_square((H, W), 0.5)
     return np.concatenate([window[y + 20 : y + h - 20, x], window[y + 20 : y + h - 20, x + w - 1]])
@@ -108,14 +126,8 @@ def test_window_overlay_click_and_quit(display, tiny_model, tmp_path):
     proc, lines, wid, geometry = start_live(env, tmp_path, "--model", str(tiny_model),
                                             "--snapshot-dir", str(tmp_path), size=(W, H))
     try:
-        deadline = time.monotonic() + 20  # a busy machine may take a while to paint the first frames
-        while True:
-            on = screenshot(env, tmp_path / "on.png", geometry)
-            edge = roi_edge_pixels(on)
-            if (edge == ROI_ON).all(axis=1).mean() > 0.9 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        assert (edge == ROI_ON).all(axis=1).mean() > 0.9, f"green ROI box not on screen: {window_state(env, wid, on)}"
+        on, share = retake(env, tmp_path / "on.png", geometry, roi_on_share, 0.9)
+        assert share > 0.9, f"green ROI box not on screen: {window_state(env, wid, on)}"
         status = on[10:40, W - 200 : W - 20]
         assert status.mean() < 90 and status.max() > 200  # dark box with light text
 
@@ -163,17 +175,10 @@ def text_score(window: np.ndarray, text: str, scale: float, thickness: int) -> f
     return float(cv2.matchTemplate(gray, template, cv2.TM_CCOEFF_NORMED).max())
 
 
-def shot_showing(env, path: Path, geometry: dict, text: str, scale: float, thickness: int,
-                 timeout: float = 20.0) -> tuple[np.ndarray, float]:
-    """A screenshot and how well it shows `text`, retaken until it does or `timeout` passes: on a
-    busy machine the window may not have painted the frame yet (the screenshot is black)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        shot = screenshot(env, path, geometry)
-        score = text_score(shot, text, scale, thickness)
-        if score > 0.8 or time.monotonic() > deadline:
-            return shot, score
-        time.sleep(0.3)
+def shot_showing(env, path: Path, geometry: dict, text: str, scale: float,
+                 thickness: int) -> tuple[np.ndarray, float]:
+    """A screenshot and how well it shows `text`, retaken until it does (`retake`)."""
+    return retake(env, path, geometry, lambda shot: text_score(shot, text, scale, thickness), 0.8)
 
 
 def window_state(env, wid: str, shot: np.ndarray) -> str:
@@ -212,23 +217,14 @@ def start_live(env, tmp_path: Path, *args: str, size: tuple[int, int] = (TW, TH)
     the app is started again, up to START_ATTEMPTS times, and a later window must paint."""
     for attempt in range(1, START_ATTEMPTS + 1):
         proc, lines, wid, geometry = open_live(env, tmp_path, *args, size=size)
-        if painted(env, tmp_path, geometry):
+        first, brightest = retake(env, tmp_path / "first.png", geometry, np.max, 0)  # a demo frame is never black
+        if brightest > 0:
             return proc, lines, wid, geometry
-        state = window_state(env, wid, screenshot(env, tmp_path / "black.png", geometry))
+        state = window_state(env, wid, first)
         proc.kill()
         proc.wait(5)
         print(f"\nwindow {attempt} of {START_ATTEMPTS} never painted ({state})")
     raise AssertionError(f"the window never painted in {START_ATTEMPTS} starts: {state}")
-
-
-def painted(env, tmp_path: Path, geometry: dict, timeout: float = 20.0) -> bool:
-    """Whether the window shows anything but black within `timeout` (a demo frame never is)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if screenshot(env, tmp_path / "first.png", geometry).max() > 0:
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def open_live(env, tmp_path: Path, *args: str, size: tuple[int, int]):
