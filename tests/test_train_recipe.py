@@ -219,6 +219,35 @@ def test_outlier_exposure_shuffles_the_tiles_of_a_share_of_images_and_gives_them
     np.testing.assert_array_equal(again.numpy(), out)
 
 
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+def test_mixed_outliers_join_two_images_of_different_classes_and_get_a_uniform_target(kind):
+    from cifarlab.training.pipeline import CUTMIX_SIDE, outlier_batch
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (300, 32, 32, 3)).astype(np.uint8)
+    labels = rng.integers(0, 3, 300)
+    targets = np.eye(3, dtype=np.float32)[labels]
+    out, out_targets = (t.numpy() for t in outlier_batch(tf.constant(images), tf.constant(targets), 0.5,
+                                                         tf.constant([5, 6], tf.int64), kind))
+    partner, partner_labels = np.roll(images, 1, axis=0), np.roll(labels, 1)
+    changed = (out != images).any(axis=(1, 2, 3))
+    assert not changed[labels == partner_labels].any()  # two of one class would still be that class
+    assert 0.4 < changed[labels != partner_labels].mean() < 0.6
+    np.testing.assert_array_equal(out_targets[changed], np.full((changed.sum(), 3), 1 / 3, np.float32))
+    np.testing.assert_array_equal(out_targets[~changed], targets[~changed])
+    if kind == "mixup":
+        blend = np.round((images[changed].astype(float) + partner[changed]) / 2)
+        np.testing.assert_array_equal(out[changed], blend)
+    else:
+        side = round(CUTMIX_SIDE * 32)
+        for i in np.flatnonzero(changed)[:5]:  # a side x side square of the partner, the rest its own
+            pasted = (out[i] != images[i]).any(axis=2)
+            rows, cols = np.flatnonzero(pasted.any(axis=1)), np.flatnonzero(pasted.any(axis=0))
+            assert np.ptp(rows) < side and np.ptp(cols) < side
+            square = (slice(rows[0], rows[0] + side), slice(cols[0], cols[0] + side))
+            np.testing.assert_array_equal(out[i][square], partner[i][square])
+
+
 def test_outlier_exposure_refuses_an_image_side_its_tiles_do_not_divide():
     from cifarlab.errors import CifarlabError
 

@@ -22,6 +22,7 @@ from cifarlab.models.layers import LAYER_SETS
 from cifarlab.models.openset import DEFAULT_SCORE, SCORES
 from cifarlab.models.registry import get_entry, model_names
 from cifarlab.options import Options, option
+from cifarlab.training.pipeline import OUTLIER_KINDS
 from cifarlab.training.recipes import DEFAULT_TRANSFER, TRANSFER_MODES, Recipe, get_recipe, recipes
 from cifarlab.training.run_folder import default_out
 from cifarlab.training.small_data import RULE
@@ -118,9 +119,14 @@ class TrainConfig(Options):
                                     "factor uniform in [0.15, 1] about their mean (0 = off)")
     blur: float | None = recipe_field("robustness: fraction of images blurred by a Gaussian of sigma "
                                 "uniform in [0.3, 1] pixels at 32 px, scaled with size (0 = off)")
-    outliers: float | None = recipe_field("open set: share of each batch replaced by patch-shuffled "
-                                          "training images with a uniform target (outlier "
-                                          "exposure; 0 = off; image side divisible by 8)")
+    outliers: float | None = recipe_field("open set: share of each batch replaced by synthetic outliers "
+                                          "(--outlier-kind) with a uniform target (outlier "
+                                          "exposure; 0 = off)")
+    outlier_kind: str | None = recipe_field("open set: what --outliers makes of an image: tiles = its "
+                                            "4-pixel tiles shuffled (image side divisible by 8); "
+                                            "mixup = blended half and half with an image of another "
+                                            "class; cutmix = a square of one pasted in",
+                                            choices=OUTLIER_KINDS)
     logit_norm: float | None = recipe_field("open set: LogitNorm temperature T (training/loss.py): the "
                                             "loss sees the logits scaled to norm 1/T (0 = plain "
                                             "cross-entropy; the paper's CIFAR-10 T: 0.04)")

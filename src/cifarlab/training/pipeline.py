@@ -102,12 +102,13 @@ def blur_batch(images: tf.Tensor, share: float, key: tf.Tensor) -> tf.Tensor:
 
 
 OUTLIER_TILES = 8  # tiles per side of a patch-shuffled outlier (4-pixel tiles at 32 px)
+OUTLIER_KINDS = ("tiles", "mixup", "cutmix")
+CUTMIX_SIDE = 0.7  # cutmix outliers: the pasted square's side as a share of the image's (half its area)
 
 
-def outlier_batch(images: tf.Tensor, targets: tf.Tensor, share: float, key: tf.Tensor):
-    """Outlier exposure (Hendrycks et al., 2019) with synthetic outliers: a `share` of the images
-    cut into OUTLIER_TILES x OUTLIER_TILES tiles and shuffled (their colours and textures without
-    their objects), each with the uniform target, so the network learns to be unsure of them."""
+def shuffled_tiles(images: tf.Tensor, key: tf.Tensor) -> tf.Tensor:
+    """Each image cut into OUTLIER_TILES x OUTLIER_TILES tiles, shuffled: its colours and
+    textures without its objects."""
     n, side, channels = tf.shape(images)[0], images.shape[1], images.shape[-1]
     tile = side // OUTLIER_TILES
     grid = tf.reshape(images, [n, OUTLIER_TILES, tile, OUTLIER_TILES, tile, channels])
@@ -115,10 +116,33 @@ def outlier_batch(images: tf.Tensor, targets: tf.Tensor, share: float, key: tf.T
     order = tf.argsort(tf.random.stateless_uniform([n, OUTLIER_TILES ** 2], key), axis=1)
     shuffled = tf.reshape(tf.gather(tiles, order, axis=1, batch_dims=1),
                           [n, OUTLIER_TILES, OUTLIER_TILES, tile, tile, channels])
-    shuffled = tf.reshape(tf.transpose(shuffled, [0, 1, 3, 2, 4, 5]), tf.shape(images))
+    return tf.reshape(tf.transpose(shuffled, [0, 1, 3, 2, 4, 5]), tf.shape(images))
+
+
+def mixed_with_next(images: tf.Tensor, kind: str, key: tf.Tensor) -> tf.Tensor:
+    """Each image mixed with the next one in the batch: blended half and half (mixup), or with
+    a square of it pasted in (cutmix): parts of two objects that are together neither."""
+    partner = tf.roll(images, 1, axis=0)
+    if kind == "mixup":
+        blend = (tf.cast(images, tf.float32) + tf.cast(partner, tf.float32)) / 2
+        return tf.cast(tf.round(blend), images.dtype)
+    return cutout_batch(images, round(CUTMIX_SIDE * images.shape[1]), partner, key)
+
+
+def outlier_batch(images: tf.Tensor, targets: tf.Tensor, share: float, key: tf.Tensor, kind: str = "tiles"):
+    """Outlier exposure (Hendrycks et al., 2019) with synthetic outliers made of the batch itself:
+    a `share` of the images become outliers of `kind` (OUTLIER_KINDS), each with the uniform
+    target, so the network learns to be unsure of them. A mixed image whose partner is of its
+    own class stays as it is."""
+    n = tf.shape(images)[0]
     chosen = _uniform(key + 1, n, 0, 1) < share
+    if kind == "tiles":
+        outliers = shuffled_tiles(images, key)
+    else:
+        outliers = mixed_with_next(images, kind, key + 2)
+        chosen &= tf.argmax(targets, axis=1) != tf.argmax(tf.roll(targets, 1, axis=0), axis=1)
     uniform = tf.fill(tf.shape(targets), 1.0 / targets.shape[-1])
-    return (tf.where(chosen[:, None, None, None], shuffled, images),
+    return (tf.where(chosen[:, None, None, None], outliers, images),
             tf.where(chosen[:, None], uniform, targets))
 
 
@@ -133,6 +157,7 @@ class Augment:
     contrast: float = 0.0
     blur: float = 0.0
     outliers: float = 0.0
+    outlier_kind: str = "tiles"
 
     @classmethod
     def of(cls, config) -> Augment:
@@ -154,7 +179,7 @@ def train_dataset(images, labels: np.ndarray, num_classes: int, batch_size: int,
     images: an array, a memory map or a `Split.rows` selection: anything indexed by row numbers.
     """
     n = len(labels)
-    if augment.outliers and images.shape[1] % OUTLIER_TILES:
+    if augment.outliers and augment.outlier_kind == "tiles" and images.shape[1] % OUTLIER_TILES:
         raise CifarlabError(f"--outliers cuts images into {OUTLIER_TILES}x{OUTLIER_TILES} tiles: "
                             f"use an --image-size divisible by {OUTLIER_TILES}, or --outliers 0")
     steps = n // batch_size  # drop the ragged last batch: constant shapes, one trace
@@ -188,7 +213,7 @@ def train_dataset(images, labels: np.ndarray, num_classes: int, batch_size: int,
             batch = noise_batch(batch, augment.noise, key + 30)
         targets = tf.one_hot(tf.gather(y, idx), num_classes)
         if augment.outliers:
-            batch, targets = outlier_batch(batch, targets, augment.outliers, key + 40)
+            batch, targets = outlier_batch(batch, targets, augment.outliers, key + 40, augment.outlier_kind)
         return batch, targets
 
     epochs_ds = tf.data.Dataset.range(first_epoch, epochs)

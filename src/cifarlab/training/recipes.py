@@ -84,6 +84,7 @@ declare(
     layers="fused",          # fused BatchNorm + GELU with its own gradient (models/layers.py)
     noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=False,
     outliers=0.0,            # outlier exposure off (training/pipeline.py)
+    outlier_kind="tiles",
     logit_norm=0.0,          # plain cross-entropy (training/loss.py)
 )
 
@@ -122,7 +123,7 @@ declare(
     momentum=0.9, bias_scaler=1.0, lookahead_steps=0, **MUON,
     label_smoothing=0.0, calibrate=False, flip=False, translate=0, cutout=0, val_fraction=0.1,
     weight_decay=0.0, dropout=0.25, noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=False, outliers=0.0,
-    logit_norm=0.0,
+    outlier_kind="tiles", logit_norm=0.0,
     layers="fused",          # its BatchNorm on the fused kernel (its activations stay ReLU)
 )
 
@@ -134,7 +135,7 @@ declare(
     lookahead_steps=0, schedule="warmup-cosine", warmup_epochs=0.0, weight_decay=0.0,
     label_smoothing=0.1, calibrate=True, flip=True, translate=2, cutout=0, val_fraction=0.0,
     early_stopping_patience=0, plateau_patience=0, plateau_factor=0.5,
-    noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=True, outliers=0.0, logit_norm=0.0,
+    noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=True, outliers=0.0, outlier_kind="tiles", logit_norm=0.0,
     small_data=SmallData(val_images_per_class=0, bn_windows=None),
 )
 
