@@ -51,7 +51,8 @@ def flags_of(classifier, images: np.ndarray) -> np.ndarray:
     return rejection_for(classifier).unknown(classifier.predict_scored(images)[1])
 
 
-def export_agreement(model: Path, calibration: str, samples: dict[str, np.ndarray], folder: Path) -> dict:
+def export_agreement(model: Path, calibration: str, samples: dict[str, np.ndarray], folder: Path,
+                     calibration_images: int) -> dict:
     """Per export: the share of each sample's images whose unknown flag equals the Keras model's."""
     keras = open_classifier(model, "keras")
     reference = {name: flags_of(keras, images) for name, images in samples.items()}
@@ -60,7 +61,8 @@ def export_agreement(model: Path, calibration: str, samples: dict[str, np.ndarra
     result = {}
     for name, (fmt, quantize, suffix) in variants.items():
         out, parity = export_model(ExportConfig(format=fmt, model=model, quantize=quantize,
-                                                calibration_data=calibration, out=folder / f"m-{name}{suffix}"))
+                                                calibration_data=calibration, samples=calibration_images,
+                                                out=folder / f"m-{name}{suffix}"))
         exported = open_classifier(out)
         result[name] = {"unknown_agreement": {sample: float((flags_of(exported, images) == reference[sample]).mean())
                                               for sample, images in samples.items()},
@@ -74,6 +76,9 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/datasets/cifar10-jpeg")
     parser.add_argument("--calibration-data", default=None,
                         help="int8 calibration images (default: DATA/train, never the test split)")
+    parser.add_argument("--samples", type=int, default=ExportConfig.samples,
+                        help="images that calibrate int8 and check each export's parity (export's --samples)")
+    parser.add_argument("--name", default=None, help="record name (default: the model file's stem)")
     record.add_quick_option(parser)
     args = parser.parse_args()
     run = record.begin(args.quick)
@@ -96,8 +101,9 @@ def main() -> None:
                        for name, images in far.items()}}
     samples = {f"test ({AGREEMENT_IMAGES})": test.images[:AGREEMENT_IMAGES],
                "far sets": np.concatenate(list(far.values()))}
-    results["exports"] = export_agreement(args.model, calibration, samples, folder)
-    path = run.write(run.path(f"open_set_model-{args.model.stem}.json"), results)
+    results["exports"] = export_agreement(args.model, calibration, samples, folder, args.samples)
+    results["calibration_images"] = args.samples
+    path = run.write(run.path(f"open_set_model-{args.name or args.model.stem}.json"), results)
     print(json.dumps(results, indent=1))
     print(f"wrote {path}")
 
