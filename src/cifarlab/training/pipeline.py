@@ -119,9 +119,10 @@ def shuffled_tiles(images: tf.Tensor, key: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tf.transpose(shuffled, [0, 1, 3, 2, 4, 5]), tf.shape(images))
 
 
-def mixed_with_next(images: tf.Tensor, kind: str, key: tf.Tensor) -> tf.Tensor:
-    """Each image mixed with the next one in the batch: blended half and half (mixup), or with
-    a square of it pasted in (cutmix): parts of two objects that are together neither."""
+def mixed_with_previous(images: tf.Tensor, kind: str, key: tf.Tensor) -> tf.Tensor:
+    """Each image mixed with the one before it in the (shuffled) batch: blended half and half
+    (mixup), or with a square of it pasted in (cutmix): parts of two objects that together are
+    neither."""
     partner = tf.roll(images, 1, axis=0)
     if kind == "mixup":
         blend = (tf.cast(images, tf.float32) + tf.cast(partner, tf.float32)) / 2
@@ -139,7 +140,7 @@ def outlier_batch(images: tf.Tensor, targets: tf.Tensor, share: float, key: tf.T
     if kind == "tiles":
         outliers = shuffled_tiles(images, key)
     else:
-        outliers = mixed_with_next(images, kind, key + 2)
+        outliers = mixed_with_previous(images, kind, key + 2)
         chosen &= tf.argmax(targets, axis=1) != tf.argmax(tf.roll(targets, 1, axis=0), axis=1)
     uniform = tf.fill(tf.shape(targets), 1.0 / targets.shape[-1])
     return (tf.where(chosen[:, None, None, None], outliers, images),
