@@ -3,6 +3,7 @@ a local HTTP server. Shared functions (not fixtures) are in tests/helpers/."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,6 +102,26 @@ def server():
     yield httpd
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture()
+def cifar10_mirror(server, tmp_path, monkeypatch):
+    """`serve(per_batch=3) -> archive bytes`: a fake CIFAR-10 archive (helpers.cifar) served over
+    loopback as the official one (its URL and MD5 set in the environment), into an empty cache."""
+    from helpers.cifar import PER_BATCH, make_cifar10_python
+
+    monkeypatch.setenv("CIFARLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CIFARLAB_DOWNLOAD_URL", server.base + "/")
+
+    def serve(per_batch: int = PER_BATCH) -> bytes:
+        archive, _ = make_cifar10_python(tmp_path / f"mirror-{per_batch}", True, per_batch)
+        blob = archive.read_bytes()
+        server.routes["/cifar-10-python.tar.gz"] = (blob, None)
+        monkeypatch.setenv("CIFARLAB_DOWNLOAD_MD5", hashlib.md5(blob).hexdigest())
+        return blob
+
+    serve.server = server
+    return serve
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The package map holds: imports flow one way, cli -> features -> inference -> models -> data.
+"""The package map holds: imports flow one way, cli | api -> features -> inference -> models -> data.
 
 Every `cifarlab` import in `src/cifarlab` is read with `ast`, at module level and inside
 functions alike, so a lazy import cannot hide a dependency that points up the layers.
@@ -13,14 +13,16 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = {  # package -> layer; a module may import only from lower layers or its own package
-    "cli": 4,
+    "cli": 4, "api": 4,
     "training": 3, "evaluation": 3, "live": 3, "predict": 3, "export": 3,
     "inference": 2,
     "models": 1,
     "data": 0,
 }
-SHARED = {"cifarlab", "cifarlab.errors", "cifarlab.atomic", "cifarlab.options"}  # used by every layer
-# Shared modules import only other shared modules.
+SHARED = {"cifarlab", "cifarlab.errors", "cifarlab.atomic", "cifarlab.options", "cifarlab.imports"}
+# Shared modules (used by every layer) import only other shared modules, except the package root,
+# which hands out the Python API on first use: FRONT_DOOR, imported inside functions only.
+FRONT_DOOR = ("cifarlab", "cifarlab.api")
 
 
 def module_name(path: Path) -> str:
@@ -28,10 +30,11 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path: Path, modules: set[str]) -> set[str]:
+def imports_of(path: Path, modules: set[str], top_level_only: bool = False) -> set[str]:
     """The cifarlab modules `path` imports (`from pkg import submodule` counts as the submodule)."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    for node in tree.body if top_level_only else ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -42,8 +45,11 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
 
 
 def graph() -> dict[str, set[str]]:
+    """module -> the modules it imports, without the front door's lazy edge."""
     modules = {module_name(p): p for p in (SRC / "cifarlab").rglob("*.py")}
-    return {name: imports_of(path, set(modules)) - {name} for name, path in modules.items()}
+    edges = {name: imports_of(path, set(modules)) - {name} for name, path in modules.items()}
+    edges[FRONT_DOOR[0]].discard(FRONT_DOOR[1])
+    return edges
 
 
 def package(module: str) -> str:
@@ -70,6 +76,13 @@ def test_no_import_points_up_or_across_the_layers():
                     layer(target) >= layer(source):
                 wrong.append(f"{source} (layer {layer(source)}) -> {target} (layer {layer(target)})")
     assert not wrong, "imports against the layer order:\n" + "\n".join(sorted(wrong))
+
+
+def test_the_package_root_imports_the_api_only_when_asked():
+    root = SRC / "cifarlab" / "__init__.py"
+    modules = {module_name(p) for p in (SRC / "cifarlab").rglob("*.py")}
+    assert FRONT_DOOR[1] in imports_of(root, modules)
+    assert FRONT_DOOR[1] not in imports_of(root, modules, top_level_only=True)
 
 
 def test_no_import_cycles():

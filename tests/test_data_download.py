@@ -1,9 +1,11 @@
-"""Safe archive extraction and verified downloads from a local HTTP server."""
+"""Safe archive extraction, verified downloads from a local HTTP server, and dataset names
+(`--data cifar10`, the default) downloading the official archive into the cache."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import tarfile
 from pathlib import Path
@@ -11,8 +13,10 @@ from pathlib import Path
 import pytest
 from helpers.cifar import make_cifar10_python
 
+from cifarlab.cli.main import main
 from cifarlab.data import load_dataset
 from cifarlab.data.archive import safe_extract
+from cifarlab.data.cache import cache_root
 from cifarlab.data.download import DATASETS, download, resolve_url
 from cifarlab.errors import CifarlabError
 
@@ -207,3 +211,48 @@ def test_resolve_url(monkeypatch):
     }
     with pytest.raises(CifarlabError, match="unknown dataset"):
         resolve_url("mnist")
+
+
+def test_a_dataset_name_is_downloaded_into_the_cache_on_first_use(cifar10_mirror, capsys):
+    blob = cifar10_mirror()
+    archive = cache_root() / "downloads" / "cifar-10-python.tar.gz"
+    for _ in range(2):  # the second time from the cache: no request
+        assert main(["data", "info", "--data", "cifar10", "--json"]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert info["source"] == str(archive) and info["format"] == "cifar10-python"
+        assert info["splits"] == {"train": 15, "test": 3}
+        cifar10_mirror.server.routes.clear()
+    assert archive.read_bytes() == blob
+    assert [p.name for p in archive.parent.iterdir()] == [archive.name]  # no partial file left
+
+
+@pytest.mark.slow
+def test_train_and_evaluate_read_cifar10_without_data(cifar10_mirror, tmp_path):
+    cifar10_mirror(per_batch=40)  # 20 training images a class
+    run, report = tmp_path / "run", tmp_path / "eval"
+    assert main(["train", "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    assert main(["evaluate", str(run / "model.keras"), "--out", str(report), "--no-progress"]) == 0
+    metrics = json.loads((report / "metrics.json").read_text())
+    archive = cache_root() / "downloads" / "cifar-10-python.tar.gz"
+    assert metrics["num_samples"] == 40 and metrics["evaluation"]["dataset_source"] == str(archive)
+    assert json.loads((run / "summary.json").read_text())["train_images"] > 0
+
+
+@pytest.mark.parametrize("argv", [["train", "--out", "{tmp}/out"], ["evaluate", "--out", "{tmp}/out"],
+                                  ["data", "info", "--data", "cifar10"]], ids=lambda argv: argv[0])
+def test_no_network_is_a_one_line_error(argv, tmp_path, monkeypatch, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/"  # nothing listens there once closed
+    monkeypatch.setenv("CIFARLAB_DOWNLOAD_URL", url)
+    monkeypatch.setenv("CIFARLAB_CACHE", str(tmp_path / "cache"))
+    code = main([arg.format(tmp=tmp_path) for arg in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"cifarlab {argv[0]}: error: cifar10 is not in the cache and cannot be "
+                             f"downloaded: {url}cifar-10-python.tar.gz: cannot connect (")
+    assert err[0].endswith("; pass --data PATH to a dataset you have, or set "
+                           "$CIFARLAB_DOWNLOAD_URL to a mirror")
+    assert not (tmp_path / "out").exists() and not any((tmp_path / "cache").rglob("*.gz"))

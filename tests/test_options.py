@@ -80,6 +80,38 @@ def test_unknown_option_without_a_close_name_points_to_help(capsys):
     assert line == "cifarlab predict: error: unrecognized option --zzzzzz; see cifarlab predict --help"
 
 
+@pytest.mark.parametrize("argv, missing, choices", [
+    ([], "COMMAND", "data, train, evaluate, live, predict, export, openset"),
+    (["data"], "ACTION", "info, download"),
+    (["data", "info"], "--data", None),
+    (["predict"], "PATH", None),
+    (["export"], "--format", "litert, onnx, savedmodel"),
+    (["openset"], "--data", None),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_a_missing_required_argument_reads_the_same_in_every_command(capsys, argv, missing, choices):
+    prog = " ".join(["cifarlab", *argv])
+    detail = f": one of {choices}" if choices else ""
+    expected = f"{prog}: error: {missing} is required{detail} (see {prog} --help)"
+    assert usage_error(capsys, *argv) == expected
+
+
+def test_train_and_evaluate_need_no_data_option(capsys):
+    """Their --data defaults to the official CIFAR-10 archive (tests/test_data_download.py)."""
+    for command in ("train", "evaluate"):
+        assert "(default: cifar10)" in help_entries(capsys, command)["--data"]
+
+
+def test_options_by_keyword_name_the_unknown_one():
+    from cifarlab.options import from_values
+
+    assert from_values(DownloadConfig, "download", {"dataset": "cifar100"}).dataset == "cifar100"
+    with pytest.raises(CifarlabError, match=r"^download: unknown option 'timout'; did you mean "
+                                            r"'timeout'\? the options are the command's flags"):
+        from_values(DownloadConfig, "download", {"timout": 3})
+    with pytest.raises(CifarlabError, match="^predict: paths is required$"):
+        from_values(PredictConfig, "predict", {})
+
+
 def help_entries(capsys, *argv: str) -> dict[str, str]:
     """{option string: its help text, whitespace normalised} from `argv --help`."""
     with pytest.raises(SystemExit) as exit_info:

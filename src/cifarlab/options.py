@@ -7,7 +7,8 @@ choices and check (as Ultralytics declares its config), and the command line is 
 
 - `add_arguments(parser, PredictConfig)`: one `--top-k` per field, default and help from the field
   (a bool defaulting to True gets `--x/--no-x`);
-- `from_args(PredictConfig, args)`: the config of parsed arguments;
+- `from_args(PredictConfig, args)`: the config of parsed arguments; `from_values(...)` of
+  keyword arguments (the Python API);
 - `Options.__post_init__` runs the one validation step: choices (with a did-you-mean), each
   field's `check`, then the class's own cross-field `check()`;
 - `describe(config)`: every field, its value and where it came from (`--print-config`).
@@ -180,6 +181,7 @@ def argument_kwargs(cls: type, f, default=MISSING) -> dict:
     if meta["choices"]:
         kwargs["metavar"] = meta["metavar"] or "{" + ",".join(map(str, meta["choices"])) + "}"
         convert = _choice_type(flag_name(f), meta["choices"], convert)
+        kwargs["choices"] = meta["choices"]  # checked by `convert` already; named when it is missing
     else:
         kwargs["metavar"] = meta["metavar"]
     kwargs["type"] = convert
@@ -228,6 +230,21 @@ def from_args(cls: type, args: argparse.Namespace, **overrides):
     values = {f.name: getattr(args, f.name) for f in fields(cls)
               if f.metadata.get("cli", False) and hasattr(args, f.name)}
     return cls(**{**values, **overrides})
+
+
+def from_values(cls: type, caller: str, values: dict):
+    """The `cls` of keyword values (the Python API): an unknown name is a one-line error with a
+    did-you-mean, as a mistyped flag is on the command line."""
+    names = [f.name for f in fields(cls)]
+    unknown = [name for name in values if name not in names]
+    if unknown:
+        raise CifarlabError(f"{caller}: unknown option {unknown[0]!r}; {did_you_mean(unknown[0], names)}"
+                            "the options are the command's flags, with _ for -")
+    missing = [f.name for f in fields(cls) if f.name not in values
+               and f.default is MISSING and f.default_factory is MISSING]
+    if missing:
+        raise CifarlabError(f"{caller}: {missing[0]} is required")
+    return cls(**values)
 
 
 def describe(config, sources: dict[str, str] | None = None) -> list[tuple[str, object, str]]:

@@ -34,22 +34,23 @@ def tar_folder(folder: Path, name: str) -> Path:
     return archive
 
 
-def make_cifar10_python(root: Path, archive: bool = False) -> tuple[Path, dict]:
-    """root/cifar-10-batches-py (or root/cifar-10-python.tar.gz); returns (path, expected)."""
+def make_cifar10_python(root: Path, archive: bool = False, per_batch: int = PER_BATCH) -> tuple[Path, dict]:
+    """root/cifar-10-batches-py (or root/cifar-10-python.tar.gz) with `per_batch` images in each
+    of its 6 batches; returns (path, expected)."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     expected = {"train": ([], []), "test": ([], [])}
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for b, name in enumerate(names):
-        images, rows = fake_pixels(PER_BATCH, seed=b)
-        labels = [int(x) for x in (np.arange(PER_BATCH) + b) % 10]
+        images, rows = fake_pixels(per_batch, seed=b)
+        labels = [int(x) for x in (np.arange(per_batch) + b) % 10]
         write_pickle({b"batch_label": f"batch {b}".encode(), b"labels": labels, b"data": rows,
-                      b"filenames": [f"img{b}_{i}.png".encode() for i in range(PER_BATCH)]},
+                      b"filenames": [f"img{b}_{i}.png".encode() for i in range(per_batch)]},
                      folder / name)
         split = "test" if name == "test_batch" else "train"
         expected[split][0].append(images)
         expected[split][1].extend(labels)
-    write_pickle({b"num_cases_per_batch": PER_BATCH, b"num_vis": 3072,
+    write_pickle({b"num_cases_per_batch": per_batch, b"num_vis": 3072,
                   b"label_names": [c.encode() for c in CIFAR10_CLASSES]}, folder / "batches.meta")
     (folder / "readme.html").write_text("<html>fake</html>")
     result = {s: (np.concatenate(i), np.array(l)) for s, (i, l) in expected.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cifarlab import options
+from cifarlab.data.download import DEFAULT_DATASET
 from cifarlab.data.source import DataSource
 
 
@@ -21,13 +22,18 @@ class EpilogHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
     """HelpFormatter keeping the description's and epilog's own line breaks."""
 
 
-def add_data_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    """The `dataset` group: --data, --image-size, --labels, --cache-dir, --no-cache."""
-    options.add_arguments(parser, DataSource, defaults=None if required else {"data": None})
+def add_data_arguments(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    """The `dataset` group: --data, --image-size, --labels, --cache-dir, --no-cache. optional:
+    without --data the command reads DEFAULT_DATASET (--data is parsed as None, so it can tell)."""
+    def suffix(f) -> str:
+        return f" (default: {DEFAULT_DATASET})" if optional and f.name == "data" else ""
+
+    options.add_arguments(parser, DataSource, defaults={"data": None} if optional else None,
+                          help_suffix=suffix)
 
 
 def data_source(args: argparse.Namespace) -> DataSource:
-    return options.from_args(DataSource, args)
+    return options.from_args(DataSource, args, data=args.data or DEFAULT_DATASET)
 
 
 def dataset_from_args(args: argparse.Namespace, image_size: int | None = None):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from cifarlab import options
 from cifarlab.cli.common import HelpFormatter, add_data_arguments, dataset_from_args
-from cifarlab.data.download import DATASETS, DEFAULT_TIMEOUT, OFFICIAL_BASE_URL, URL_ENV, download
+from cifarlab.data.download import (DATASETS, DEFAULT_TIMEOUT, MD5_ENV, OFFICIAL_BASE_URL, URL_ENV,
+                                    download)
 from cifarlab.options import option
 
 
@@ -21,8 +22,8 @@ class DownloadConfig(options.Options):
     url: str | None = option(None, "mirror: a full URL to the archive (ending in .tar.gz/.tgz/.tar) or a "
                                    "base URL the official file name is appended to (default: "
                                    f"${URL_ENV} if set, else {OFFICIAL_BASE_URL})", metavar="URL")
-    md5: str | None = option(None, "expected MD5 of the archive (default: the official checksum)",
-                             metavar="HEX")
+    md5: str | None = option(None, f"expected MD5 of the archive (default: ${MD5_ENV} if set, else the "
+                                   "official checksum)", metavar="HEX")
     timeout: float = option(DEFAULT_TIMEOUT, "seconds to wait for the server to answer or send more data",
                             metavar="S")
     extract: bool = option(True, "extract the archive (--no-extract: keep the .tar.gz only)")

@@ -1,4 +1,4 @@
-"""`cifarlab evaluate [MODEL] --data SOURCE`: metrics.json, PNG plots and report.html."""
+"""`cifarlab evaluate [MODEL] [--data SOURCE]`: metrics.json, PNG plots and report.html."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ OPEN_SET_HELP = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_pos", nargs="?", type=Path, default=None, metavar="MODEL",
                         help="model file (same as --model)")
-    add_data_arguments(parser)
+    add_data_arguments(parser, optional=True)
     options.add_arguments(parser, EvaluateConfig, skip=CORRUPTION_OPTIONS + OPEN_SET_OPTIONS)
     others = [f.name for f in fields(EvaluateConfig) if f.name not in CORRUPTION_OPTIONS]
     options.add_arguments(parser.add_argument_group(ROBUSTNESS, ROBUSTNESS_HELP), EvaluateConfig,

@@ -6,13 +6,13 @@ import argparse
 import difflib
 import importlib
 import logging
-import os
 import re
 import sys
 
 from cifarlab import __version__
 from cifarlab.cli.common import HelpFormatter
 from cifarlab.errors import CifarlabError
+from cifarlab.imports import import_tensorflow_quietly
 from cifarlab.options import did_you_mean
 
 COMMANDS = {
@@ -24,6 +24,7 @@ COMMANDS = {
     "export": "Export a model to LiteRT, ONNX or SavedModel, with a parity check.",
     "openset": "Add the 'none of my classes' score and threshold to a trained model.",
 }
+REQUIRED_MESSAGE = "the following arguments are required"  # argparse's wording
 GLOBAL_OPTIONS = {  # every command takes these, before or after its name
     "--debug": "show full tracebacks on errors",
     "--quiet": "log warnings and errors only",
@@ -32,7 +33,8 @@ GLOBAL_OPTIONS = {  # every command takes these, before or after its name
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors and a did-you-mean for a mistyped option name."""
+    """argparse with one-line usage errors, a did-you-mean for a mistyped option name and one form
+    for a missing required argument."""
 
     def parse_known_args(self, args=None, namespace=None):
         namespace, extras = super().parse_known_args(args, namespace)
@@ -47,6 +49,17 @@ class Parser(argparse.ArgumentParser):
         hint = f"did you mean {close[0]}?" if close else f"see {self.prog} --help"
         return f"unrecognized option {name}; {hint}"
 
+    def missing(self, names: str) -> str:
+        """argparse's "the following arguments are required: --a, B" in the form every command
+        uses: "--a is required: one of x, y (see cifarlab CMD --help)"."""
+        actions = {argparse._get_action_name(a): a for a in self._actions}
+        parts = []
+        for name in names.split(", "):
+            choices = getattr(actions.get(name), "choices", None)
+            listed = f": one of {', '.join(map(str, choices))}" if choices else ""
+            parts.append(f"{name} is required{listed}")
+        return "; ".join(parts) + f" (see {self.prog} --help)"
+
     def error(self, message: str):
         # "argument --format: --format 'jsn' is not a choice..." says the option's name once.
         head, _, rest = message.partition(": ")
@@ -57,6 +70,8 @@ class Parser(argparse.ArgumentParser):
             value, choices = invalid.group(1), re.findall(r"'([^']*)'", invalid.group(2))
             message = (f"{head.removeprefix('argument ')} {value!r} is not a choice; "
                        f"{did_you_mean(value, choices)}choose from {', '.join(choices)}")
+        if head == REQUIRED_MESSAGE:
+            message = self.missing(rest)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -145,23 +160,6 @@ def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
     root.addHandler(ConsoleHandler("stdout", status))
     root.addHandler(ConsoleHandler("stderr", diagnostic))
     root.setLevel(level)
-
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with stderr closed: its C++ start-up lines (absl/oneDNN notices) are
-    printed before any log level applies, and would bury our one-line errors."""
-    if "tensorflow" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def main(argv: list[str] | None = None) -> int:

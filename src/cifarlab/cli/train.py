@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from cifarlab.cli.common import add_data_arguments
+from cifarlab.data.download import DEFAULT_DATASET
 from cifarlab.training import config
 
 EPILOG = ("Recipes (--recipe NAME): " + "; ".join(
@@ -14,7 +16,7 @@ EPILOG = ("Recipes (--recipe NAME): " + "; ".join(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    add_data_arguments(parser, required=False)
+    add_data_arguments(parser, optional=True)
     parser.add_argument("--print-config", action="store_true",
                         help="print the resolved configuration (each option, its value, and where it "
                              "came from: default, recipe, small-data rule or flag) and exit; with "
@@ -35,9 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(describe_run(cfg))
         return 0
-    if not args.data:
-        raise config.CifarlabError("--data is required: the dataset to train on (see --help)")
     from cifarlab.training.train import train
 
-    train(cfg)
+    train(dataclasses.replace(cfg, data=cfg.data or DEFAULT_DATASET))
     return 0

@@ -14,10 +14,10 @@ from cifarlab.data.folder import (
     read_split_record,
     save_split_record,
 )
-from cifarlab.data.load import describe_source, load_dataset
+from cifarlab.data.load import describe_source, load_dataset, resolve_source
 from cifarlab.data.sampling import seeded_sample
 
 __all__ = ["CIFAR10_CLASSES", "CLASS_FOLDERS", "Dataset", "LAYOUT_PATTERNS", "SPLIT_FOLDERS",
            "Split", "class_weights", "describe_source", "draw_splits", "folder_layout",
-           "load_dataset", "read_split_record", "save_split_record", "seeded_sample",
+           "load_dataset", "read_split_record", "resolve_source", "save_split_record", "seeded_sample",
            "with_validation"]

@@ -37,9 +37,14 @@ CACHE_VERSION = 3
 HEADER = "header.json"
 
 
-def default_cache_dir() -> Path:
+def cache_root() -> Path:
     """$CIFARLAB_CACHE if set, else the user's cache directory (~/.cache/cifarlab on Linux)."""
-    return Path(os.environ.get("CIFARLAB_CACHE") or user_cache_dir("cifarlab")) / "datasets"
+    return Path(os.environ.get("CIFARLAB_CACHE") or user_cache_dir("cifarlab"))
+
+
+def default_cache_dir() -> Path:
+    """Where decoded arrays go: `cache_root()`/datasets."""
+    return cache_root() / "datasets"
 
 
 def _walk_stats(source: Path) -> list[str]:

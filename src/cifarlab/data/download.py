@@ -9,7 +9,10 @@ Mirrors: `url` (the `--url` flag) or else the environment variable `CIFARLAB_DOW
 Either may be a *full URL* to the archive (it ends in .tar.gz, .tgz or .tar) or a *base URL*
 (a folder) to which the official file name is appended, e.g. `http://mirror/cifar/` gives
 `http://mirror/cifar/cifar-10-python.tar.gz`. The MD5 is still checked against the official
-checksum unless another one is given (`--md5`).
+checksum unless another one is given (`--md5`, or else `CIFARLAB_DOWNLOAD_MD5`).
+
+A dataset's name as a source (`--data cifar10`) means its official archive in the cache,
+downloaded on first use (`official_archive`).
 """
 
 from __future__ import annotations
@@ -29,12 +32,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cifarlab.data.archive import safe_extract
+from cifarlab.data.cache import cache_root
 from cifarlab.errors import CifarlabError
+from cifarlab.imports import import_tensorflow_quietly
 
 logger = logging.getLogger(__name__)
 
 OFFICIAL_BASE_URL = "https://www.cs.toronto.edu/~kriz/"
 URL_ENV = "CIFARLAB_DOWNLOAD_URL"
+MD5_ENV = "CIFARLAB_DOWNLOAD_MD5"
+DEFAULT_DATASET = "cifar10"  # what `train` and `evaluate` read without --data
+DOWNLOADS = "downloads"      # the official archives' folder in the cache
 DEFAULT_TIMEOUT = 60.0
 CHUNK = 1 << 20
 
@@ -75,6 +83,14 @@ def _remote(dataset: str) -> Remote:
     return DATASETS[dataset]
 
 
+class DownloadError(CifarlabError):
+    """A download that failed: the URL, what went wrong and what to do."""
+
+    def __init__(self, url: str, problem: str, remedy: str):
+        super().__init__(f"{url}: {problem}; {remedy}")
+        self.url, self.problem = url, problem
+
+
 def file_md5(path: Path) -> str:
     digest = hashlib.md5()
     with open(path, "rb") as handle:
@@ -92,12 +108,14 @@ def fetch(url: str, target: Path, md5: str, timeout: float = DEFAULT_TIMEOUT,
     only once verified. `timeout` bounds every wait for the server (the socket default timeout,
     as get_file takes none).
     """
-    import keras  # slow import: only when downloading
+    import_tensorflow_quietly()  # slow import: only when downloading
+    import keras
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
     try:
-        with _socket_timeout(timeout), contextlib.redirect_stdout(_KerasProgress(progress)):
+        shown = _KerasProgress(progress, f"downloading {url} -> {target}")
+        with _socket_timeout(timeout), contextlib.redirect_stdout(shown):
             fetched = keras.utils.get_file(target.name, origin=url, file_hash=md5,
                                            hash_algorithm="md5", cache_dir=staging, cache_subdir="")
         os.replace(fetched, target)
@@ -105,23 +123,27 @@ def fetch(url: str, target: Path, md5: str, timeout: float = DEFAULT_TIMEOUT,
     except Exception as exc:  # get_file re-raises urllib's errors as a bare Exception
         fetched = staging / target.name
         if isinstance(exc, ValueError) and fetched.is_file():  # "file hash does not match"
-            raise CifarlabError(f"{url}: MD5 {file_md5(fetched)} does not match the expected "
-                                f"{md5}; the file is corrupt or not the official archive, retry "
-                                "or use another mirror") from None
-        raise CifarlabError(_download_failure(url, timeout, exc)) from None
+            raise DownloadError(url, f"MD5 {file_md5(fetched)} does not match the expected {md5}",
+                                "the file is corrupt or not the official archive, retry or use "
+                                "another mirror") from None
+        raise _download_failure(url, timeout, exc) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 class _KerasProgress(io.TextIOBase):
-    """get_file's stdout: its progress bar to stderr (if shown at all), without its "Downloading
-    data from" line (`download` logs what it fetches; on a failure the error is the one line)."""
+    """get_file's stdout: its progress bar to stderr (if shown at all) under `title`, instead of
+    its "Downloading data from" line. The bar starts once the server has answered, so a download
+    that cannot start shows its one-line error only."""
 
-    def __init__(self, show: bool):
-        self.show = show
+    def __init__(self, show: bool, title: str):
+        self.show, self.title = show, title
 
     def write(self, text: str) -> int:
         if self.show and not text.startswith("Downloading data from"):
+            if self.title:
+                sys.stderr.write(self.title + "\n")
+                self.title = ""
             sys.stderr.write(text)
         return len(text)
 
@@ -139,21 +161,24 @@ def _socket_timeout(seconds: float):
         socket.setdefaulttimeout(previous)
 
 
-def _download_failure(url: str, timeout: float, exc: BaseException) -> str:
+def _download_failure(url: str, timeout: float, exc: BaseException) -> DownloadError:
     """What went wrong, from the urllib error behind get_file's exception, and what to do."""
     cause = exc.__context__ if type(exc) is Exception and exc.__context__ is not None else exc
     if isinstance(cause, urllib.error.HTTPError):
-        return f"{url}: HTTP error {cause.code} {cause.reason}; check the URL (--url or ${URL_ENV})"
+        return DownloadError(url, f"HTTP error {cause.code} {cause.reason}",
+                             f"check the URL (--url or ${URL_ENV})")
     if isinstance(cause, urllib.error.ContentTooShortError):
         counts = re.search(r"got only (\d+) out of (\d+) bytes", str(cause))
         got = f"got {int(counts[1]):,} of {int(counts[2]):,} bytes" if counts else str(cause)
-        return f"{url}: truncated download: {got}; retry"
+        return DownloadError(url, f"truncated download: {got}", "retry")
     reason = getattr(cause, "reason", cause)
     if isinstance(reason, TimeoutError):
-        return f"{url}: no answer within {timeout:g} s; check the network or raise --timeout"
+        return DownloadError(url, f"no answer within {timeout:g} s",
+                             "check the network or raise --timeout")
     if isinstance(cause, (urllib.error.URLError, ConnectionError, ValueError)):
-        return f"{url}: cannot connect ({reason}); check the network and the URL (--url or ${URL_ENV})"
-    return f"{url}: download failed ({cause}); retry"
+        return DownloadError(url, f"cannot connect ({reason})",
+                             f"check the network and the URL (--url or ${URL_ENV})")
+    return DownloadError(url, f"download failed ({cause})", "retry")
 
 
 def download(dataset: str, dest: str | Path = "data", url: str | None = None,
@@ -169,13 +194,13 @@ def download(dataset: str, dest: str | Path = "data", url: str | None = None,
         raise CifarlabError(f"--timeout must be positive, got {timeout:g}")
     dest = Path(dest).expanduser()
     target = dest / remote.filename
-    expected_md5 = (md5 or remote.md5).lower()
+    expected_md5 = (md5 or os.environ.get(MD5_ENV) or remote.md5).lower()
     fresh = False
     if target.is_file() and file_md5(target) == expected_md5:
         logger.info("%s: already downloaded (MD5 ok)", target)
     else:
         source = resolve_url(dataset, url)
-        logger.info("downloading %s -> %s", source, target)
+        logger.debug("downloading %s -> %s", source, target)
         fetch(source, target, expected_md5, timeout, progress)
         fresh = True
     if not extract:
@@ -190,3 +215,17 @@ def download(dataset: str, dest: str | Path = "data", url: str | None = None,
                             "archive")
     logger.info("extracted %s", folder)
     return folder
+
+
+def official_archive(dataset: str, progress: bool = True) -> Path:
+    """The official archive of `dataset` in the cache (`cache_root()`/downloads), downloaded on
+    first use. An archive there was MD5-checked before it got its name, so it is not read again."""
+    target = cache_root() / DOWNLOADS / _remote(dataset).filename
+    if target.is_file():
+        return target
+    try:
+        return download(dataset, target.parent, extract=False, progress=progress)
+    except DownloadError as exc:
+        raise CifarlabError(f"{dataset} is not in the cache and cannot be downloaded: {exc.url}: "
+                            f"{exc.problem}; pass --data PATH to a dataset you have, or set "
+                            f"${URL_ENV} to a mirror") from None

@@ -17,6 +17,7 @@ import numpy as np
 from cifarlab.data.cache import cache_path, default_cache_dir, load_cached, read_cache, write_cache
 from cifarlab.data.cifar import detect_cifar_format, load_cifar
 from cifarlab.data.dataset import Dataset, Split, fingerprint_arrays
+from cifarlab.data.download import DATASETS, official_archive
 from cifarlab.data.folder import (
     CLASS_FOLDERS,
     SPLIT_NAMES,
@@ -38,11 +39,20 @@ DEFAULT_FOLDER_SIZE = 32
 MAX_IMAGE_SIZE = 1024
 
 
+def resolve_source(source: str | Path, progress: bool = True) -> Path:
+    """The path a source names: itself, or for a dataset's name (cifar10, cifar100) that is no
+    path here, its official archive in the cache (downloaded on first use)."""
+    path = Path(source).expanduser()
+    if str(source) in DATASETS and not path.exists():
+        return official_archive(str(source), progress)
+    return path.resolve()
+
+
 def describe_source(source: Path) -> tuple[str, Path]:
     """(format name, path to read) for a source, or a clear error if it is none we know."""
     if not source.exists():
-        raise CifarlabError(f"{source}: no such file or folder; pass --data PATH to a dataset "
-                            "(or run `cifarlab data download`)")
+        raise CifarlabError(f"{source}: no such file or folder; pass --data PATH to a dataset, "
+                            f"or a name: {', '.join(DATASETS)}")
     found = detect_cifar_format(source)
     if found:
         return found
@@ -70,6 +80,7 @@ def load_dataset(
     """Load a dataset from an archive or folder; decoded arrays are cached for the next call, and
     a cached dataset's images are memory maps (`cifarlab.data.cache`).
 
+    source: a path, or a dataset's name (`resolve_source`).
     image_size: square size images are resized to; CIFAR keeps its native 32 unless told
     otherwise, image folders default to 32. labels: CIFAR-100's `fine` or `coarse` labels.
 
@@ -81,7 +92,7 @@ def load_dataset(
     """
     if image_size is not None and not 1 <= int(image_size) <= MAX_IMAGE_SIZE:
         raise CifarlabError(f"--image-size must be between 1 and {MAX_IMAGE_SIZE}, got {image_size}")
-    source = Path(source).expanduser().resolve()
+    source = resolve_source(source, progress)
     fmt, root = describe_source(source)
     layout = folder_layout(root) if fmt == "image-folder" else ""
     record = _checked_record(split_record, layout, source)

@@ -15,9 +15,10 @@ LABEL_SETS = ("fine", "coarse")
 @dataclass
 class DataSource(Options):
     data: str = option(
-        REQUIRED, "dataset: a CIFAR archive (.tar.gz), its extracted folder, or an image folder "
+        REQUIRED, "dataset: a CIFAR archive (.tar.gz), its extracted folder, an image folder "
                   "ROOT/<class>/<image> (val and test drawn from it, stratified and seeded) or "
-                  "ROOT/<train|val|test>/<class>/<image>", metavar="SOURCE", group=GROUP)
+                  "ROOT/<train|val|test>/<class>/<image>, or a name: cifar10, cifar100 (the official "
+                  "archive, downloaded into the cache on first use)", metavar="SOURCE", group=GROUP)
     image_size: int | None = option(None, "resize images to NxN (default: 32, CIFAR's native size)",
                                     metavar="N", check=at_least(1), group=GROUP)
     labels: str = option("fine", "CIFAR-100 label set", choices=LABEL_SETS, group=GROUP)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cifarlab.data.download import DEFAULT_DATASET
 from cifarlab.errors import CifarlabError
 from cifarlab.inference.choice import backend_option, model_option
 from cifarlab.inference.rejection import threshold_option
-from cifarlab.options import REQUIRED, Options, at_least, option
+from cifarlab.options import Options, at_least, option
 
 CORRUPTION_OPTIONS = ("corruptions", "severities", "corruption_samples", "corruptions_data")
 OPEN_SET_OPTIONS = ("ood", "ood_threshold")
@@ -17,8 +18,9 @@ OPEN_SET_OPTIONS = ("ood", "ood_threshold")
 
 @dataclass
 class EvaluateConfig(Options):
-    data: str | Path = option(REQUIRED, "dataset source (on the command line: --data, with the "
-                                        "other options of cifarlab.data.source.DataSource)", cli=False)
+    data: str | Path = option(DEFAULT_DATASET, "dataset source (on the command line: --data, with "
+                                               "the other options of cifarlab.data.source.DataSource)",
+                              cli=False)
     model: Path | None = model_option()
     backend: str = backend_option()
     split: str = option("test", "dataset split to evaluate")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import numpy as np
 
 from cifarlab import RUNS_DIR
 from cifarlab.atomic import write_atomic
+from cifarlab.data import resolve_source
 from cifarlab.evaluation.config import EvaluateConfig
 from cifarlab.evaluation.corruptions import parse_corruptions, parse_severities
 from cifarlab.evaluation.explain import error_maps
@@ -71,6 +72,8 @@ def evaluate(config: EvaluateConfig) -> EvaluateResult:
     timer = StageTimer()
     plan = corruption_plan(config)  # parsed before the long work, so a typo fails fast
     outside_files = gather_outside(config.ood) if config.ood else []
+    # a dataset's name: its archive is downloaded now, before the model is loaded
+    config = replace(config, data=str(resolve_source(config.data, config.progress)))
     with timer.stage("load_model"):
         model_path, classifier = open_model(config)
     # no score: the open-set section and the command's summary say so, not a log line

@@ -88,6 +88,24 @@ class Row:
             return None
         return UNKNOWN if self.unknown else self.predictions[0][0]
 
+    @property
+    def probability(self) -> float | None:
+        """The most probable class's probability (also for a rejected image)."""
+        return self.predictions[0][1] if self.ok else None
+
+    def to_dict(self) -> dict:
+        """The row as `--format json` prints it."""
+        return {
+            "path": self.path,
+            "ok": self.ok,
+            "label": self.label,
+            "probability": self.probability,
+            "top_k": [{"label": label, "probability": p} for label, p in self.predictions],
+            "error": self.error,
+            "unknown": self.unknown if self.ok else None,
+            "ood_score": self.ood_score,
+        }
+
 
 def classify_chunk(classifier, chunk: list[tuple[Path, str | None]], loaded: list, k: int,
                    rejection: Rejection, explain=None) -> list[Row]:
@@ -138,19 +156,6 @@ def _prob(p: float) -> str:
     return f"{p:.6f}"
 
 
-def _json_row(r: Row) -> dict:
-    return {
-        "path": r.path,
-        "ok": r.ok,
-        "label": r.label,
-        "probability": r.predictions[0][1] if r.ok else None,
-        "top_k": [{"label": label, "probability": p} for label, p in r.predictions],
-        "error": r.error,
-        "unknown": r.unknown if r.ok else None,
-        "ood_score": r.ood_score,
-    }
-
-
 def _csv_text(rows: list[Row], k: int) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -187,7 +192,7 @@ def format_rows(rows: list[Row], fmt: str, k: int) -> str:
     ood_score}; csv: header path,ok,error,unknown,ood_score,label_1,probability_1,...,label_K,
     probability_K. A rejected image's label is `unknown`; its top_k still lists the classes."""
     if fmt == "json":
-        return json.dumps([_json_row(r) for r in rows], indent=2) + "\n"
+        return json.dumps([r.to_dict() for r in rows], indent=2) + "\n"
     if fmt == "csv":
         return _csv_text(rows, k)
     width = max((len(r.path) for r in rows), default=4)
