@@ -63,7 +63,10 @@ class Statistics:
 def precision_root(centred: np.ndarray) -> np.ndarray:
     from sklearn.covariance import LedoitWolf  # slow import: only when fitting
 
-    precision = LedoitWolf(assume_centered=True).fit(centred).precision_
+    covariance = LedoitWolf(assume_centered=True).fit(centred).covariance_
+    # A floor under the variances: features that never vary (identical images) have none.
+    covariance += np.eye(len(covariance)) * (1e-6 * np.trace(covariance) / len(covariance) + 1e-6)
+    precision = np.linalg.inv(covariance)
     return np.linalg.cholesky((precision + precision.T) / 2).astype(np.float32)
 
 

@@ -16,7 +16,8 @@ CHECKPOINT_INTERVAL = 10.0  # seconds: short (small-data) epochs are not each ch
 VALIDATIONS = 10            # without early stopping/plateau, validate about this often per run
 
 
-def make_callbacks(cfg, ckpt_dir: Path, state: dict | None) -> tuple[list, Checkpointer]:
+def make_callbacks(cfg, ckpt_dir: Path, state: dict | None,
+                   record: dict | None = None) -> tuple[list, Checkpointer]:
     callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), LookaheadReset()]
     stateful: dict[str, keras.callbacks.Callback] = {}
     early = None
@@ -33,7 +34,8 @@ def make_callbacks(cfg, ckpt_dir: Path, state: dict | None) -> tuple[list, Check
         callbacks += [keras.callbacks.CSVLogger(str(cfg.out / "log.csv"), append=True),
                       keras.callbacks.TensorBoard(str(cfg.out / "tensorboard")),
                       Curves(cfg.out / CURVES_FILE, cfg.out / "log.csv", title=f"{cfg.recipe}: {cfg.out}")]
-    checkpointer = Checkpointer(ckpt_dir, stateful, early, state, min_interval=CHECKPOINT_INTERVAL)
+    checkpointer = Checkpointer(ckpt_dir, stateful, early, state, min_interval=CHECKPOINT_INTERVAL,
+                                record=record)
     return callbacks + [checkpointer], checkpointer
 
 

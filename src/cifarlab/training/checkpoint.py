@@ -22,6 +22,13 @@ import keras
 from cifarlab.atomic import atomic_path, write_json_atomic
 
 STATEFUL_FIELDS = ("wait", "best", "best_epoch", "cooldown_counter", "stopped_epoch")
+EXPLODED_LOSS = 1e3  # a mean cross-entropy this high means the weights have blown up
+
+
+def diverged(logs: dict) -> bool:
+    """An epoch whose logs hold a NaN/inf value, or a loss that has blown up (still finite)."""
+    return not all(math.isfinite(float(v)) and not ("loss" in k and float(v) > EXPLODED_LOSS)
+                   for k, v in logs.items())
 
 
 def save_keras_atomic(model: keras.Model, path: Path) -> None:
@@ -44,8 +51,9 @@ class Checkpointer(keras.callbacks.Callback):
 
     def __init__(self, directory: Path, stateful: dict[str, keras.callbacks.Callback],
                  early_stopping: keras.callbacks.EarlyStopping | None, restored_state: dict | None,
-                 min_interval: float = 0.0):
+                 min_interval: float = 0.0, record: dict | None = None):
         super().__init__()
+        self.record = record or {}  # written into every state.json (the rollbacks so far)
         self.min_interval = min_interval
         self.directory = directory
         self.stateful = stateful
@@ -73,7 +81,7 @@ class Checkpointer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         self._train_seconds += time.perf_counter() - self._epoch_start
-        if not all(math.isfinite(float(v)) for v in logs.values()):
+        if diverged(logs):
             self.nan_epoch = epoch
             self.model.stop_training = True
             return  # keep the last good checkpoint
@@ -94,6 +102,7 @@ class Checkpointer(keras.callbacks.Callback):
             "train_seconds": self._train_seconds,
             "logs": {k: float(v) for k, v in logs.items()},
             "rng": [[int(x) for x in v.numpy()] for v in rng_variables(self.model)],
+            **self.record,
         }
         write_json_atomic(self.directory / "state.json", self.state)
 

@@ -100,6 +100,8 @@ class TrainConfig(Options):
     schedule: str | None = recipe_field("learning-rate schedule", choices=SCHEDULES)
     warmup_epochs: float | None = recipe_field("warm-up epochs (warmup-cosine schedule)")
     weight_decay: float | None = recipe_field("decoupled weight decay: each step shrinks weights by lr x this")
+    clip_norm: float | None = recipe_field("clip each step's gradients to this global norm: one bad "
+                                           "batch cannot throw the weights far (0 = off)")
     label_smoothing: float | None = recipe_field("label smoothing")
     calibrate: bool | None = recipe_field("fit a softmax temperature on the validation split")
     val_fraction: float | None = recipe_field("fraction of train held out as validation (if the source has no val split)")

@@ -164,12 +164,13 @@ SGD_STEPPED = ("sgd", "muon")  # optimizers whose `lr` is an SGD learning rate (
 def make_optimizer(cfg, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     lr = make_schedule(cfg, steps_per_epoch)
     wd = cfg.weight_decay or None
+    clip = dict(global_clipnorm=cfg.clip_norm) if cfg.clip_norm else {}
     if cfg.optimizer in SGD_STEPPED:
         sgd = dict(momentum=cfg.momentum, bias_scaler=cfg.bias_scaler, lookahead_steps=cfg.lookahead_steps,
-                   total_steps=cfg.epochs * steps_per_epoch, weight_decay=wd)
+                   total_steps=cfg.epochs * steps_per_epoch, weight_decay=wd, **clip)
         if cfg.optimizer == "sgd":
             return BiasBoostSGD(lr, **sgd)
         return MuonSGD(lr, muon_lr=cfg.muon_lr, muon_momentum=cfg.muon_momentum, peak_lr=cfg.lr, **sgd)
     if cfg.optimizer == "adam":
-        return keras.optimizers.Adam(lr, weight_decay=wd)
+        return keras.optimizers.Adam(lr, weight_decay=wd, **clip)
     raise CifarlabError(f"unknown optimizer {cfg.optimizer!r}; use sgd, muon or adam")

@@ -70,6 +70,7 @@ declare(
     momentum=0.85,
     **MUON,
     weight_decay=0.0089,     # decoupled: the same 1.3%-per-step shrink at peak as airbench's L2
+    clip_norm=0.0,           # off: from scratch, BatchNorm keeps the steps scale-free
     bias_scaler=64.0,        # BatchNorm biases at 64x the learning rate (training/optim.py)
     lookahead_steps=5,       # lookahead weight averaging, ramping in over the run
     schedule="triangle",     # linear warm-up over 23% of the steps, then linear decay
@@ -122,7 +123,7 @@ declare(
     early_stopping_patience=8, plateau_patience=3, plateau_factor=0.5, warmup_epochs=0.0,
     momentum=0.9, bias_scaler=1.0, lookahead_steps=0, **MUON,
     label_smoothing=0.0, calibrate=False, flip=False, translate=0, cutout=0, val_fraction=0.1,
-    weight_decay=0.0, dropout=0.25, noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=False, outliers=0.0,
+    weight_decay=0.0, clip_norm=0.0, dropout=0.25, noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=False, outliers=0.0,
     outlier_kind="tiles", logit_norm=0.0,
     layers="fused",          # its BatchNorm on the fused kernel (its activations stay ReLU)
 )
@@ -132,7 +133,7 @@ declare(
     "head", "learn new classes from a trained model: fit only a new head (logistic regression on "
     "the frozen features of each image and its mirror image)", transfer=True,
     epochs=0, batch_size=32, lr=0.005, optimizer="sgd", momentum=0.9, bias_scaler=1.0, **MUON,
-    lookahead_steps=0, schedule="warmup-cosine", warmup_epochs=0.0, weight_decay=0.0,
+    lookahead_steps=0, schedule="warmup-cosine", warmup_epochs=0.0, weight_decay=0.0, clip_norm=0.0,
     label_smoothing=0.1, calibrate=True, flip=True, translate=2, cutout=0, val_fraction=0.0,
     early_stopping_patience=0, plateau_patience=0, plateau_factor=0.5,
     noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=True, outliers=0.0, outlier_kind="tiles", logit_norm=0.0,
@@ -144,7 +145,8 @@ declare(
     "finetune", "learn new classes from a trained model: the head above, then the whole network "
     "for 300 steps at a small learning rate (bench/results/transfer.json)", base="head",
     epochs=10,               # at least; raised to 300 steps (SmallData below)
-    lr=0.005,                # 0.01 diverged: with BatchNorm frozen the net is not scale-invariant
+    lr=0.005,
+    clip_norm=1.0,           # with BatchNorm frozen the net is not scale-invariant: bounded steps
     freeze_batchnorm=True,   # batches of 8-32 new images give noisy statistics; keep the parent's
     small_data=SmallData(max_epochs=100, val_images_per_class=0, bn_windows=None, scale_lr=False,
                          min_steps_at_any_batch=True, warmup_share=0.1),

@@ -27,6 +27,7 @@ from cifarlab.training import run_folder
 from cifarlab.training.batchnorm import frozen_batchnorm, set_bn_momentum
 from cifarlab.training.calibration import MIN_CALIBRATION_IMAGES, fit_temperature, probability_metrics
 from cifarlab.training.callbacks import make_callbacks, validation_freq
+from cifarlab.training.checkpoint import read_state
 from cifarlab.training.config import TrainConfig
 from cifarlab.training.curves import CURVES_FILE
 from cifarlab.training.distribute import (
@@ -41,6 +42,8 @@ from cifarlab.training.openset import add_open_set
 from cifarlab.training.optim import make_optimizer
 from cifarlab.training.pipeline import Augment, eval_dataset, train_dataset
 from cifarlab.training.precision import dtype_policy
+from cifarlab.training.rollback import LR_FACTOR, MAX_ROLLBACKS, with_scaled_learning_rate
+from cifarlab.training.rollback import describe as describe_rollback
 from cifarlab.training.small_data import small_data_defaults
 from cifarlab.training.start import Parent, check_image_size, from_parent, from_scratch, open_parent
 
@@ -165,22 +168,31 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
 
     start = (from_parent(parent, data.num_classes, train_split, bool(class_weight), cfg.seed) if parent
              else from_scratch(cfg, data.image_size, data.num_classes, train_split, adjust))
+    def initial_model(state: dict | None) -> keras.Model:
+        with strategy.scope():
+            if state:
+                return keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
+            return start.build(dtype_policy(cfg.precision))
+
     started = time.perf_counter()
-    with strategy.scope():
-        if state:
-            model = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
-        else:
-            model = start.build(dtype_policy(cfg.precision))
+    model = initial_model(state)
     start_seconds = 0.0 if state else time.perf_counter() - started
     log.info(balance)
     if bn_changed and not state:
         log.info(f"BatchNorm momentum {cfg.bn_momentum} (model: {', '.join(map(str, sorted(set(bn_changed))))}"
                  f"{'' if bn_by_hand else '; small data: at most 1 - 10/steps of the run'})")
     epochs_run, train_seconds = 0, start_seconds
-    if cfg.epochs:
-        epochs_run, seconds = fit(cfg, model, strategy, data, ckpt_dir, state, steps, class_weight,
-                                  extra_callbacks, val_split)
-        train_seconds += seconds
+    rollbacks = list(state.get("rollbacks", [])) if state else []
+    while cfg.epochs:
+        checkpointer = fit(cfg, model, strategy, data, ckpt_dir, state, steps, class_weight,
+                           extra_callbacks, val_split, rollbacks)
+        if checkpointer.nan_epoch is None:
+            epochs_run = checkpointer.state["epoch"]
+            train_seconds += checkpointer.state["train_seconds"]
+            break
+        rollbacks.append(roll_back(checkpointer, ckpt_dir, len(rollbacks)))
+        state = read_state(ckpt_dir)
+        model = initial_model(state)
     model = finalize(model, start, val_split, cfg.calibrate)
     val_metrics = probability_metrics(model, val_split) if val_split is not None else {}
     open_set = None
@@ -197,6 +209,7 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
         "small_data": {k: v for k, (v, _) in chosen.items() if k != "bn_momentum" or bn_changed},
         "curves": CURVES_FILE if (cfg.out / CURVES_FILE).exists() else None,
         "open_set": dataclasses.asdict(open_set) if open_set else None,
+        "rollbacks": rollbacks,
     }
     meta = run_folder.metadata(cfg, data, start, val_metrics).with_changes(open_set=open_set)
     if is_chief():
@@ -208,17 +221,45 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
     return summary
 
 
+def roll_back(checkpointer, ckpt_dir: Path, tries: int) -> dict:
+    """The record of going back to the last good checkpoint after a NaN/inf loss; an error once
+    MAX_ROLLBACKS tries have failed."""
+    good = checkpointer.state["epoch"]
+    if tries >= MAX_ROLLBACKS:
+        kept = (f"the last good checkpoint (epoch {good}) is kept in {ckpt_dir}; lower --lr and resume"
+                if good else "no epoch finished, so there is no checkpoint; lower --lr and rerun")
+        raise CifarlabError(f"loss became NaN/inf in epoch {checkpointer.nan_epoch + 1} after "
+                            f"{tries} rollbacks at lower learning rates; {kept}")
+    rollback = {"diverged_in_epoch": checkpointer.nan_epoch + 1, "back_to_epoch": good,
+                "lr_scale": LR_FACTOR ** (tries + 1), "try": tries + 1}
+    log.warning(describe_rollback(rollback))
+    return rollback
+
+
+def compile_model(cfg: TrainConfig, model: keras.Model, strategy, state: dict | None, steps: int,
+                  lr_scale: float) -> None:
+    """A fresh run's optimizer; after a rollback, the learning rate scaled to `lr_scale` (the
+    checkpoint's optimizer holds the scale it was saved with)."""
+    held = state.get("lr_scale", 1.0) if state else 1.0
+    with strategy.scope():
+        # jit_compile stays Keras's "auto" (no XLA on CPU): XLA trains `fast` slower
+        # here than TensorFlow's oneDNN kernels (bench/results/train_throughput.json).
+        if not state:
+            model.compile(optimizer=make_optimizer(cfg, steps), metrics=["accuracy"], loss=make_loss(cfg))
+        if lr_scale != held:
+            optimizer = with_scaled_learning_rate(model.optimizer, model.trainable_variables, lr_scale / held)
+            model.compile(optimizer=optimizer, metrics=["accuracy"], loss=make_loss(cfg))
+
+
 def fit(cfg: TrainConfig, model: keras.Model, strategy, data: Dataset, ckpt_dir: Path,
         state: dict | None, steps: int, class_weight: dict | None, extra_callbacks: list | None,
-        val_split: Split | None) -> tuple[int, float]:
-    """Compile (unless resuming) and fit from the checkpoint's epoch; (epochs done, seconds)."""
+        val_split: Split | None, rollbacks: list[dict]):
+    """Compile (unless resuming) and fit from the checkpoint's epoch; the Checkpointer (epochs
+    done, seconds, the epoch whose loss became NaN/inf if one did)."""
     train_split = data.split("train")
+    lr_scale = LR_FACTOR ** len(rollbacks)
     with frozen_batchnorm(model, cfg.freeze_batchnorm):
-        if not state:
-            with strategy.scope():
-                # jit_compile stays Keras's "auto" (no XLA on CPU): XLA trains `fast` slower
-                # here than TensorFlow's oneDNN kernels (bench/results/train_throughput.json).
-                model.compile(optimizer=make_optimizer(cfg, steps), metrics=["accuracy"], loss=make_loss(cfg))
+        compile_model(cfg, model, strategy, state, steps, lr_scale)
         fix_keras_multiworker_build(model, strategy)
         first_epoch = state["epoch"] if state else 0
         same_on_all_workers(strategy, first_epoch, "the checkpoint epoch to resume from")
@@ -227,7 +268,8 @@ def fit(cfg: TrainConfig, model: keras.Model, strategy, data: Dataset, ckpt_dir:
         if first_epoch >= cfg.epochs and not finished:
             raise CifarlabError(f"{cfg.out}: this run already finished (epoch {first_epoch} of "
                                 f"{cfg.epochs}, model.keras written); choose another --out to train again")
-        callbacks, checkpointer = make_callbacks(cfg, ckpt_dir, state)
+        callbacks, checkpointer = make_callbacks(cfg, ckpt_dir, state,
+                                                 record={"lr_scale": lr_scale, "rollbacks": list(rollbacks)})
         train_ds = shard_by_data(train_dataset(train_split.rows, train_split.labels, data.num_classes,
                                                cfg.batch_size, cfg.seed, first_epoch, cfg.epochs,
                                                Augment.of(cfg)))
@@ -246,12 +288,7 @@ def fit(cfg: TrainConfig, model: keras.Model, strategy, data: Dataset, ckpt_dir:
         except KeyboardInterrupt:
             raise CifarlabError(f"interrupted; the checkpoint after epoch {checkpointer.state['epoch']} "
                                 f"is kept in {ckpt_dir}: rerun the same command to resume") from None
-    if checkpointer.nan_epoch is not None:
-        good = checkpointer.state["epoch"]
-        kept = (f"the last good checkpoint (epoch {good}) is kept in {ckpt_dir}; lower --lr and resume"
-                if good else "no epoch finished, so there is no checkpoint; lower --lr and rerun")
-        raise CifarlabError(f"loss became NaN/inf in epoch {checkpointer.nan_epoch + 1}; {kept}")
-    return checkpointer.state["epoch"], checkpointer.state["train_seconds"]
+    return checkpointer
 
 
 def finalize(model: keras.Model, start, val_split: Split | None, calibrate: bool) -> keras.Model:
