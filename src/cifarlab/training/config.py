@@ -21,7 +21,7 @@ from cifarlab.errors import CifarlabError
 from cifarlab.models.layers import LAYER_SETS
 from cifarlab.models.openset import DEFAULT_SCORE, SCORES
 from cifarlab.models.registry import get_entry, model_names
-from cifarlab.options import Options, option
+from cifarlab.options import Options, between, option
 from cifarlab.training.pipeline import OUTLIER_KINDS
 from cifarlab.training.recipes import DEFAULT_TRANSFER, TRANSFER_MODES, Recipe, get_recipe, recipes
 from cifarlab.training.run_folder import default_out
@@ -115,15 +115,27 @@ class TrainConfig(Options):
     translate: int | None = recipe_field("random translation in pixels (0 = off)")
     cutout: int | None = recipe_field("side in pixels of a square painted over each training image with the "
                                 "mean colour (0 = off)")
+    zoom: float | None = recipe_field("real photos: each image scaled about a random point by a box "
+                                      "of side U(1 - this, 1 + this) x the image's, aspect jittered "
+                                      "(0 = off)", check=between(0, 0.9))
+    colour: float | None = recipe_field("real photos: each image's saturation and brightness scaled by "
+                                        "U(1 - this, 1 + this) (0 = off)", check=between(0, 1))
     noise: float | None = recipe_field("robustness: Gaussian pixel noise on half the images, sigma uniform "
-                                 "in [0, this] on the 0..1 scale (0 = off)")
+                                 "in [0, this] on the 0..1 scale (0 = off)", check=between(0, 1))
     contrast: float | None = recipe_field("robustness: fraction of images whose contrast is scaled by a "
-                                    "factor uniform in [0.15, 1] about their mean (0 = off)")
+                                    "factor uniform in [0.15, 1] about their mean (0 = off)",
+                                          check=between(0, 1))
     blur: float | None = recipe_field("robustness: fraction of images blurred by a Gaussian of sigma "
-                                "uniform in [0.3, 1] pixels at 32 px, scaled with size (0 = off)")
-    outliers: float | None = recipe_field("open set: share of each batch replaced by synthetic outliers "
-                                          "(--outlier-kind) with a uniform target (outlier "
-                                          "exposure; 0 = off)")
+                                "uniform in [0.3, 1] pixels at 32 px, scaled with size (0 = off)",
+                                      check=between(0, 1))
+    outliers: float | None = recipe_field("open set: share of each batch replaced by outliers with a "
+                                          "uniform target (outlier exposure; 0 = off): images of "
+                                          "--outliers-data, else synthetic ones (--outlier-kind)",
+                                          check=between(0, 1, open_high=True))
+    outliers_data: str | None = recipe_field(
+        "open set: real images of things that are none of the training classes (any --data source: "
+        "a folder, cifar100, ...; every split is used), drawn for the --outliers share of each "
+        "batch; a class name shared with --data is an error", metavar="SOURCE")
     outlier_kind: str | None = recipe_field("open set: what --outliers makes of an image: tiles = its "
                                             "4-pixel tiles shuffled (image side divisible by 8); "
                                             "mixup = blended half and half with an image of another "

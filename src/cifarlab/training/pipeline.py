@@ -101,6 +101,41 @@ def blur_batch(images: tf.Tensor, share: float, key: tf.Tensor) -> tf.Tensor:
     return tf.where(chosen, tf.cast(tf.clip_by_value(tf.round(x), 0, 255), images.dtype), images)
 
 
+ASPECT_LOG_RANGE = 0.25  # zoomed boxes: width/height ratio exp(U(-this, this))
+
+
+def zoom_batch(images: tf.Tensor, zoom: float, key: tf.Tensor) -> tf.Tensor:
+    """Scale each image about a random point: a box of side U(1 - zoom, 1 + zoom) x the image's
+    (aspect jittered) resized to the image. Below 1 the object fills more of the frame, above 1
+    less (the border reflected), as a camera sees it nearer or farther than CIFAR framed it."""
+    n, side = tf.shape(images)[0], images.shape[1]
+    pad = side // 2
+    padded = tf.pad(tf.cast(images, tf.float32), [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+    scale = _uniform(key, n, 1 - zoom, 1 + zoom)
+    aspect = tf.exp(_uniform(key + 1, n, -ASPECT_LOG_RANGE, ASPECT_LOG_RANGE))
+    height = tf.minimum(scale / tf.sqrt(aspect), 2.0)
+    width = tf.minimum(scale * tf.sqrt(aspect), 2.0)
+    # a box smaller than the image lies wholly inside it; a larger one is centred
+    cy = 0.5 + _uniform(key + 2, n, -1, 1) * tf.maximum(0.0, (1 - height) / 2)
+    cx = 0.5 + _uniform(key + 3, n, -1, 1) * tf.maximum(0.0, (1 - width) / 2)
+    total = side + 2 * pad  # box corners in the padded image's 0..1 coordinates
+    boxes = tf.stack([cy - height / 2, cx - width / 2, cy + height / 2, cx + width / 2], axis=1)
+    boxes = (boxes * side + pad) / (total - 1)
+    zoomed = tf.image.crop_and_resize(padded, boxes, tf.range(n), [side, side])
+    return tf.cast(tf.clip_by_value(tf.round(zoomed), 0, 255), images.dtype)
+
+
+def colour_batch(images: tf.Tensor, strength: float, key: tf.Tensor) -> tf.Tensor:
+    """Colour jitter: each image's saturation and brightness scaled by U(1 - s, 1 + s)."""
+    n = tf.shape(images)[0]
+    x = tf.cast(images, tf.float32)
+    grey = tf.reduce_mean(x, axis=-1, keepdims=True)
+    saturation = _uniform(key, n, 1 - strength, 1 + strength)[:, None, None, None]
+    brightness = _uniform(key + 1, n, 1 - strength, 1 + strength)[:, None, None, None]
+    x = (grey + (x - grey) * saturation) * brightness
+    return tf.cast(tf.clip_by_value(tf.round(x), 0, 255), images.dtype)
+
+
 OUTLIER_TILES = 8  # tiles per side of a patch-shuffled outlier (4-pixel tiles at 32 px)
 OUTLIER_KINDS = ("tiles", "mixup", "cutmix")
 CUTMIX_SIDE = 0.7  # cutmix outliers: the pasted square's side as a share of the image's (half its area)
@@ -154,6 +189,8 @@ class Augment:
     flip: bool = False
     translate: int = 0
     cutout: int = 0
+    zoom: float = 0.0
+    colour: float = 0.0
     noise: float = 0.0
     contrast: float = 0.0
     blur: float = 0.0
@@ -173,14 +210,30 @@ def rows_of(images, index: tf.Tensor) -> tf.Tensor:
     return batch
 
 
+def real_outliers(batch: tf.Tensor, targets: tf.Tensor, outliers, share: float, key: tf.Tensor):
+    """Outlier exposure with real images of no training class: a `share` of the batch replaced
+    by images drawn from `outliers`, each with the uniform target."""
+    n = tf.shape(batch)[0]
+    chosen = _uniform(key, n, 0, 1) < share
+    pick = tf.random.stateless_uniform([n], key + 1, minval=0, maxval=len(outliers), dtype=tf.int64)
+    drawn = rows_of(outliers, pick)
+    uniform = tf.fill(tf.shape(targets), 1.0 / targets.shape[-1])
+    return (tf.where(chosen[:, None, None, None], drawn, batch),
+            tf.where(chosen[:, None], uniform, targets))
+
+
 def train_dataset(images, labels: np.ndarray, num_classes: int, batch_size: int,
-                  seed: int, first_epoch: int, epochs: int, augment: Augment) -> tf.data.Dataset:
+                  seed: int, first_epoch: int, epochs: int, augment: Augment,
+                  outlier_images=None) -> tf.data.Dataset:
     """Batches for epochs first_epoch..epochs-1, one-hot labels (for label smoothing).
 
     images: an array, a memory map or a `Split.rows` selection: anything indexed by row numbers.
+    outlier_images: real outliers (same size) that the --outliers share is drawn from, before
+    the augmentations, instead of synthetic ones.
     """
     n = len(labels)
-    if augment.outliers and augment.outlier_kind == "tiles" and images.shape[1] % OUTLIER_TILES:
+    synthetic = augment.outliers and outlier_images is None
+    if synthetic and augment.outlier_kind == "tiles" and images.shape[1] % OUTLIER_TILES:
         raise CifarlabError(f"--outliers cuts images into {OUTLIER_TILES}x{OUTLIER_TILES} tiles: "
                             f"use an --image-size divisible by {OUTLIER_TILES}, or --outliers 0")
     steps = n // batch_size  # drop the ragged last batch: constant shapes, one trace
@@ -200,10 +253,17 @@ def train_dataset(images, labels: np.ndarray, num_classes: int, batch_size: int,
     def augmented_batch(epoch, step, idx):
         batch = rows_of(images, idx)
         key = tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + epoch, step])
+        targets = tf.one_hot(tf.gather(y, idx), num_classes)
+        if outlier_images is not None and augment.outliers:
+            batch, targets = real_outliers(batch, targets, outlier_images, augment.outliers, key + 50)
         if augment.flip:
             batch = flip_batch(batch, tf.not_equal(tf.gather(first_flip, idx), epoch % 2 == 1))
+        if augment.zoom:
+            batch = zoom_batch(batch, augment.zoom, key + 60)
         if augment.translate:
             batch = translate_batch(batch, augment.translate, key + 1)
+        if augment.colour:
+            batch = colour_batch(batch, augment.colour, key + 70)
         if augment.cutout:
             batch = cutout_batch(batch, augment.cutout, mean_colour, key + 2)
         if augment.blur:
@@ -212,8 +272,7 @@ def train_dataset(images, labels: np.ndarray, num_classes: int, batch_size: int,
             batch = contrast_batch(batch, augment.contrast, key + 20)
         if augment.noise:
             batch = noise_batch(batch, augment.noise, key + 30)
-        targets = tf.one_hot(tf.gather(y, idx), num_classes)
-        if augment.outliers:
+        if synthetic:
             batch, targets = outlier_batch(batch, targets, augment.outliers, key + 40, augment.outlier_kind)
         return batch, targets
 

@@ -79,13 +79,14 @@ declare(
     calibrate=True,          # ...but under-confident: a temperature fitted on val fixes that
     flip=True, translate=2,  # alternating flip + 2-pixel translation (training/pipeline.py)
     cutout=0,                # off: in 10 epochs the model does not yet overfit enough to need it
+    zoom=0.0, colour=0.0,     # no scale or colour jitter
     val_fraction=0.02,       # 1,000 CIFAR images: enough to calibrate and watch
     early_stopping_patience=0, plateau_patience=0, plateau_factor=0.5,
     whitening_eps=5e-4,      # airbench's; larger values damp the noise-amplifying directions
     layers="fused",          # fused BatchNorm + GELU with its own gradient (models/layers.py)
     noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=False,
     outliers=0.0,            # outlier exposure off (training/pipeline.py)
-    outlier_kind="tiles",
+    outlier_kind="tiles", outliers_data="",
     logit_norm=0.0,          # plain cross-entropy (training/loss.py)
 )
 
@@ -122,9 +123,10 @@ declare(
     epochs=60, batch_size=64, lr=1e-3, optimizer="adam", schedule="plateau",
     early_stopping_patience=8, plateau_patience=3, plateau_factor=0.5, warmup_epochs=0.0,
     momentum=0.9, bias_scaler=1.0, lookahead_steps=0, **MUON,
-    label_smoothing=0.0, calibrate=False, flip=False, translate=0, cutout=0, val_fraction=0.1,
+    label_smoothing=0.0, calibrate=False, flip=False, translate=0, cutout=0, zoom=0.0, colour=0.0,
+    val_fraction=0.1,
     weight_decay=0.0, clip_norm=0.0, dropout=0.25, noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=False, outliers=0.0,
-    outlier_kind="tiles", logit_norm=0.0,
+    outlier_kind="tiles", outliers_data="", logit_norm=0.0,
     layers="fused",          # its BatchNorm on the fused kernel (its activations stay ReLU)
 )
 
@@ -134,9 +136,11 @@ declare(
     "the frozen features of each image and its mirror image)", transfer=True,
     epochs=0, batch_size=32, lr=0.005, optimizer="sgd", momentum=0.9, bias_scaler=1.0, **MUON,
     lookahead_steps=0, schedule="warmup-cosine", warmup_epochs=0.0, weight_decay=0.0, clip_norm=0.0,
-    label_smoothing=0.1, calibrate=True, flip=True, translate=2, cutout=0, val_fraction=0.0,
+    label_smoothing=0.1, calibrate=True, flip=True, translate=2, cutout=0, zoom=0.0, colour=0.0,
+    val_fraction=0.0,
     early_stopping_patience=0, plateau_patience=0, plateau_factor=0.5,
-    noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=True, outliers=0.0, outlier_kind="tiles", logit_norm=0.0,
+    noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=True, outliers=0.0, outlier_kind="tiles", outliers_data="",
+    logit_norm=0.0,
     small_data=SmallData(val_images_per_class=0, bn_windows=None),
 )
 

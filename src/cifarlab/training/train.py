@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from cifarlab.atomic import write_json_atomic
-from cifarlab.data import Dataset, Split, with_validation
+from cifarlab.data import Dataset, Split, load_dataset, with_validation
 from cifarlab.errors import CifarlabError
 from cifarlab.models.io import read_metadata, resolve_model_path, save_model_file
 from cifarlab.training import run_folder
@@ -102,9 +102,26 @@ def check_augmentation(cfg: TrainConfig, side: int) -> None:
     for name, pixels in (("translate", cfg.translate), ("cutout", cfg.cutout)):
         if not 0 <= pixels < side:
             raise CifarlabError(f"--{name} {pixels} must be between 0 and {side - 1} for {side}-pixel images")
-    for name, share in (("noise", cfg.noise), ("contrast", cfg.contrast), ("blur", cfg.blur)):
-        if not 0 <= share <= 1:
-            raise CifarlabError(f"--{name} {share} must be between 0 and 1")
+    if cfg.outliers_data and not cfg.outliers:
+        raise CifarlabError(f"--outliers-data {cfg.outliers_data} needs the share of each batch to "
+                            "draw from it: add --outliers SHARE (e.g. 0.2)")
+
+
+def outlier_images(cfg: TrainConfig, data: Dataset) -> np.ndarray | None:
+    """Every image of --outliers-data, read at the training size; None without it."""
+    if not cfg.outliers_data:
+        return None
+    outliers = load_dataset(cfg.outliers_data, image_size=data.image_size[0], labels=cfg.labels,
+                            cache_dir=cfg.cache_dir, use_cache=cfg.use_cache, progress=not cfg.quiet)
+    shared = sorted(set(outliers.class_names) & set(data.class_names))
+    if shared:
+        raise CifarlabError(f"--outliers-data {cfg.outliers_data} has classes that are training "
+                            f"classes too: {', '.join(shared)}; outliers must be none of them, so "
+                            "remove those folders from it")
+    images = np.concatenate([np.asarray(split.images) for split in outliers.splits.values()])
+    log.info(f"outlier exposure: {len(images)} images of {outliers.num_classes} classes from "
+             f"{cfg.outliers_data}, {cfg.outliers:.0%} of each batch")
+    return images
 
 
 def open_data(config: TrainConfig, dataset: Dataset | None, parent: Parent | None) -> Dataset:
@@ -183,9 +200,10 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
                  f"{'' if bn_by_hand else '; small data: at most 1 - 10/steps of the run'})")
     epochs_run, train_seconds = 0, start_seconds
     rollbacks = list(state.get("rollbacks", [])) if state else []
+    outliers = outlier_images(cfg, data) if cfg.epochs else None
     while cfg.epochs:
         checkpointer = fit(cfg, model, strategy, data, ckpt_dir, state, steps, class_weight,
-                           extra_callbacks, val_split, rollbacks)
+                           extra_callbacks, val_split, rollbacks, outliers)
         if checkpointer.nan_epoch is None:
             epochs_run = checkpointer.state["epoch"]
             train_seconds += checkpointer.state["train_seconds"]
@@ -253,7 +271,7 @@ def compile_model(cfg: TrainConfig, model: keras.Model, strategy, state: dict | 
 
 def fit(cfg: TrainConfig, model: keras.Model, strategy, data: Dataset, ckpt_dir: Path,
         state: dict | None, steps: int, class_weight: dict | None, extra_callbacks: list | None,
-        val_split: Split | None, rollbacks: list[dict]):
+        val_split: Split | None, rollbacks: list[dict], outliers: np.ndarray | None = None):
     """Compile (unless resuming) and fit from the checkpoint's epoch; the Checkpointer (epochs
     done, seconds, the epoch whose loss became NaN/inf if one did)."""
     train_split = data.split("train")
@@ -272,7 +290,7 @@ def fit(cfg: TrainConfig, model: keras.Model, strategy, data: Dataset, ckpt_dir:
                                                  record={"lr_scale": lr_scale, "rollbacks": list(rollbacks)})
         train_ds = shard_by_data(train_dataset(train_split.rows, train_split.labels, data.num_classes,
                                                cfg.batch_size, cfg.seed, first_epoch, cfg.epochs,
-                                               Augment.of(cfg)))
+                                               Augment.of(cfg), outliers))
         val_ds = (shard_by_data(eval_dataset(val_split.rows, val_split.labels, data.num_classes, 512))
                   if val_split is not None else None)
         if state:
