@@ -1,10 +1,44 @@
-"""Shared by the benchmarks: an untrained stand-in model and tiny `--quick` data."""
+"""Shared by the benchmarks: where the shared data sets are, the class-disjoint outlier split,
+an untrained stand-in model and tiny `--quick` data."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"  # next to the repository
+CIFAR10_JPEG = SHARED / "cifar10-jpeg"
+TINY_IMAGENET = SHARED / "tinyimagenet-subsets"  # its README.md says what each folder may be used for
+OUTLIER_CLASSES = TINY_IMAGENET / "other-classes"
+HELD_OUT_EVERY = 3  # every third outlier class (sorted by name, from the first) is held out
+
+
+def outlier_split(root: str | Path = OUTLIER_CLASSES) -> tuple[list[str], list[str]]:
+    """(train classes, held-out classes) of the outlier folder ROOT/<class>/<image>: its class
+    folders sorted by name, class i held out when i % HELD_OUT_EVERY == 0. Outlier exposure
+    trains on the first list only; open-set figures are measured on the second."""
+    names = sorted(d.name for d in Path(root).iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not names:
+        raise FileNotFoundError(f"{root}: no class folders (expected ROOT/<class>/<image>)")
+    return ([n for i, n in enumerate(names) if i % HELD_OUT_EVERY],
+            [n for i, n in enumerate(names) if not i % HELD_OUT_EVERY])
+
+
+def outlier_training_folder(root: str | Path, dest: str | Path) -> Path:
+    """DEST/<class> symlinks to ROOT's train classes of `outlier_split` only (made if missing), for
+    `cifarlab train --outliers-data DEST`; an entry of DEST that is not one of them is an error."""
+    root, dest = Path(root).resolve(), Path(dest)
+    train, _ = outlier_split(root)
+    dest.mkdir(parents=True, exist_ok=True)
+    stray = sorted(p.name for p in dest.iterdir() if p.name not in train or p.resolve() != root / p.name)
+    if stray:
+        raise FileExistsError(f"{dest}: holds {', '.join(stray[:5])}, not the training outlier classes "
+                              f"of {root}; use an empty folder")
+    for name in train:
+        if not (dest / name).exists():
+            (dest / name).symlink_to(root / name, target_is_directory=True)
+    return dest
 
 
 def untrained_fast_model(folder: Path, command: str) -> Path:

@@ -24,7 +24,11 @@ MACHINE = {"cpu", "cores", "memory_gb", "python", "tensorflow", "keras", "cpu_fl
 
 
 def load_record_module():
-    spec = importlib.util.spec_from_file_location("bench_record", BENCH / "record.py")
+    return load_bench_module("record")
+
+
+def load_bench_module(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -79,6 +83,22 @@ def test_record_has_the_common_fields_and_reads_old_records(tmp_path, monkeypatc
     assert record.results_of(written) == {"images_per_second": 1.0}
     old = {"command": "python bench/x.py", "machine": {"cpus": 2}, "epochs": [1]}  # before record.py
     assert record.results_of(old) is old
+
+
+def test_outlier_split_holds_out_every_third_class_and_training_sees_only_the_rest(tmp_path):
+    common = load_bench_module("_common")
+    root = tmp_path / "other-classes"
+    for name in ["f", "b", "a", "e", "d", "c", "g", ".hidden"]:
+        (root / name).mkdir(parents=True)
+    train, held_out = common.outlier_split(root)
+    assert held_out == ["a", "d", "g"] and train == ["b", "c", "e", "f"]
+    dest = common.outlier_training_folder(root, tmp_path / "outliers")
+    assert sorted(p.name for p in dest.iterdir()) == train
+    assert all((dest / name).is_symlink() and (dest / name).resolve() == root.resolve() / name for name in train)
+    assert common.outlier_training_folder(root, dest) == dest  # again: unchanged
+    (dest / "a").symlink_to(root / "a")
+    with pytest.raises(FileExistsError, match="a"):
+        common.outlier_training_folder(root, dest)
 
 
 def test_quick_records_go_to_the_quick_folder(tmp_path, monkeypatch):
