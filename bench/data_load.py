@@ -2,7 +2,7 @@
 
     python bench/data_load.py [--data PATH] [--out bench/results/data_load.json]
 
-Targets (issue 2): first import <= 60 s, second (cached) load <= 2 s. The cached load is timed
+Targets: first import <= 60 s, second (cached) load <= 2 s. The cached load is timed
 --repeat times both in the same process and in fresh Python processes (what a second
 `cifarlab` command sees; interpreter and import time excluded, reported separately); the
 median of all of them is checked against the target. The machine's load average is recorded

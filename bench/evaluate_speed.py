@@ -2,7 +2,7 @@
 
     python bench/evaluate_speed.py [--model PATH] [--data PATH] [--tta] [--out bench/results/evaluate_speed.json]
 
-Target (issue 4): <= 30 s for 10,000 32x32 images with every output (metrics.json, 7 PNGs,
+Target: <= 30 s for 10,000 32x32 images with every output (metrics.json, 7 PNGs,
 report.html). Timed as a fresh `cifarlab evaluate` process, wall clock (Python + TensorFlow
 start-up, model load, cached dataset load, prediction, metrics, plots, report), after one
 untimed load that fills the dataset cache (the first decode of 60,000 JPEGs is bench/data_load.py's

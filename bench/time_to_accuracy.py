@@ -8,8 +8,9 @@ Test evaluation time is excluded from the training time. Resumable: rerun the sa
 The last record also scores the saved model (`final_model`: float32, lookahead average applied).
 Before and after training it times the default `fast` network's conv-only twin
 (bench/step_profile.py), a measure of this machine's speed whatever the recipe, and scales the
-training time to issue 21's machine, whose conv-only twin ran at `REFERENCE_CONV_RATE`: the same
-run on a machine half as fast reads the same there.
+training time to a reference machine whose conv-only twin runs at `REFERENCE_CONV_RATE`: the
+same run on a machine half as fast reads the same there (docs/results.md, "Minutes scaled to a
+reference convolution rate").
 `--quick`: one epoch at batch 32 on 256 random images, run folder and record in a temp folder.
 """
 
@@ -38,7 +39,7 @@ import record  # noqa: E402
 from _common import save_plot, tiny_dataset, tiny_images  # noqa: E402
 from step_profile import conv_only_rate  # noqa: E402
 
-REFERENCE_CONV_RATE = 1401.0  # images/s: the low end of issue 21's conv-only row (1,401-1,572)
+REFERENCE_CONV_RATE = 1401.0  # images/s: the low end of the reference machine's conv-only rate (1,401-1,572)
 
 
 def test_accuracies(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> dict:

@@ -1,4 +1,4 @@
-"""The README and docs/results.md: the guide's shape, its links, and that every command shown parses."""
+"""The README and the docs/ pages: the guide's shape, its links, and that every command shown parses."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-DOCS = (README, ROOT / "docs" / "results.md")
+DOCS = (README, *sorted((ROOT / "docs").glob("*.md")))
 SETUP_COMMANDS = (
     "./setup.sh && .venv/bin/cifarlab live                # install, then classify your webcam live"
     " (no camera: the built-in demo)",
@@ -33,10 +33,20 @@ def shown_commands(doc: Path) -> list[str]:
 def test_readme_is_a_short_guide_with_the_ci_commands():
     text = README.read_text()
     assert text.startswith("# cifarlab\n")
-    assert len(text.splitlines()) <= 260
+    assert len(text.splitlines()) <= 220
     for command in SETUP_COMMANDS:
         assert command in text.splitlines()
     assert ".venv/bin/python -m pytest -q\n" in (ROOT / ".ci" / "run").read_text()
+
+
+def anchors(doc: Path) -> set[str]:
+    """The heading anchors GitHub gives a Markdown file (code blocks left out)."""
+    text = re.sub(r"```.*?```", "", doc.read_text(), flags=re.S)
+    slugs: set[str] = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        slugs.add(slug if slug not in slugs else f"{slug}-1")
+    return slugs
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
@@ -45,6 +55,15 @@ def test_every_relative_link_exists(doc):
     local = [link for link in links if "://" not in link]
     assert local, f"{doc.name} links to no record"
     missing = [link for link in local if not (doc.parent / link).exists()]
+    assert missing == []
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_anchor_exists(doc):
+    links = re.findall(r"\]\(([^)#:]*)#([^)]+)\)", doc.read_text())
+    missing = [f"{path}#{anchor}" for path, anchor in links
+               if path.endswith(".md") or not path
+               if anchor not in anchors(doc.parent / path if path else doc)]
     assert missing == []
 
 
