@@ -31,8 +31,9 @@ Add a background class (what the camera sees when none of your objects is there)
 DIR in a separate process (the video keeps running): `cifarlab train --data DIR --from MODEL
 --out DIR/.cifarlab-runs/<time> --transfer head --quiet`, MODEL being the .keras model running
 (else the shipped one); the overlay shows its progress, then the new model replaces the old one
-and its classes are shown (bench/results/teach_latency.json). A failed run is shown on screen
-(its log sits beside the run folder) and the old model keeps running. With --model PATH, a changed file at PATH is loaded the same way.
+and its classes are shown (how long it takes: docs/results.md, Learning new classes). A failed
+run is shown on screen (its log sits beside the run folder) and the old model keeps running.
+With --model PATH, a changed file at PATH is loaded the same way.
 
   cifarlab live --collect my_things --classes mug,phone,background
 """.format(keys=help_line())
@@ -51,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     code = run_live(config)
     if config.window:
         # The window is closed, the recording and JSONL are flushed and closed: leave now.
-        # TensorFlow's interpreter teardown otherwise keeps a finished interactive session
-        # alive for 2-4 s after `q` (nothing of ours needs atexit handlers).
+        # TensorFlow's interpreter teardown otherwise keeps a finished interactive process
+        # alive for seconds after `q` (nothing of ours needs atexit handlers).
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -17,7 +17,7 @@ EPILOG = ("Fits the statistics of the out-of-distribution score on the training 
           "and the threshold on its validation images (or, for a source without a val split, on "
           "the share of train the model's recipe held out), then writes the model with a second "
           "output, ood_score. `train` does this at the end of every run; this command is for "
-          "models trained before, or to change the score or the kept share.")
+          "model files without the score, or to change the score or the kept share.")
 
 
 @dataclass

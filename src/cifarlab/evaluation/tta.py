@@ -1,6 +1,6 @@
 """Test-time augmentation as airbench does it: average over the image, its mirror, and both again
-shifted by one pixel up-left and down-right (reflect padding). Six forward passes; on the `fast`
-models here it added 0.6-1.1 points of test accuracy (bench/results/time_to_accuracy-*.json)."""
+shifted by one pixel up-left and down-right (reflect padding). Six forward passes; what they add
+to each recipe's accuracy: docs/results.md, Accuracy."""
 
 from __future__ import annotations
 

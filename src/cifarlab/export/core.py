@@ -115,9 +115,9 @@ def quantization(quantize: str, representative_images: np.ndarray | None, float_
 def int8_keeping_score_float(converter) -> bytes:
     """The int8 network with its `ood_score` head (feature normalisation, the kNN bank's matmul,
     top-k: a few thousand multiply-adds) left in float, as TensorFlow's quantization debugger
-    leaves denylisted nodes. In int8 that head alone moves the score by up to 0.03 and flips
-    the unknown flag of images near the threshold (bench/results/open_set_model-*.json). Outputs
-    are float32 (the probabilities dequantized), the input stays uint8."""
+    leaves denylisted nodes. In int8 that head alone moves the score enough to flip the unknown
+    flag of images near the threshold (docs/results.md, The shipped model's score and its
+    exports). Outputs are float32 (the probabilities dequantized), the input stays uint8."""
     import tensorflow as tf
 
     debugger = tf.lite.experimental.QuantizationDebugger(converter=converter,

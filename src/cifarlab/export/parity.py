@@ -6,9 +6,9 @@ model with the open-set output the agreement of the `unknown` flag at the model'
 A float export passes when the difference is at most `FLOAT_TOLERANCE`; a quantized one
 (dynamic or int8) when top-1 agreement is at least `QUANTIZED_MIN_AGREEMENT`. The unknown flag
 must agree on at least `FLOAT_MIN_UNKNOWN_AGREEMENT` of the sample for a float export and
-`QUANTIZED_MIN_UNKNOWN_AGREEMENT` for a quantized one: int8 features move the score by about
-a hundredth, which flips the images lying that close to the threshold
-(bench/results/open_set_model-cifar10-fast.json).
+`QUANTIZED_MIN_UNKNOWN_AGREEMENT` for a quantized one: int8 features move the score a little,
+which flips the images lying that close to the threshold (docs/results.md, The shipped model's
+score and its exports).
 """
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ from cifarlab.models.metadata import read_sidecar
 
 BACKENDS = ("auto", "keras", "litert", "onnx")
 BACKEND_HELP = ("runtime: auto = LiteRT for .keras and .tflite files when ai-edge-litert is "
-                "installed and no GPU is visible (faster per image than Keras, equal to 1e-6: "
-                "bench/results/inference_throughput.json), Keras otherwise; ONNX Runtime for .onnx files")
+                "installed and no GPU is visible (faster per image than Keras, the same outputs: "
+                "docs/results.md, Inference runtimes), Keras otherwise; ONNX Runtime for .onnx "
+                "files")
 RUNTIMES_BY_SUFFIX = {".keras": ("keras", "litert"), ".tflite": ("litert",), ".onnx": ("onnx",)}
 
 logger = logging.getLogger(__name__)

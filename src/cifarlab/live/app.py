@@ -1,6 +1,6 @@
-"""`cifarlab live`: one session, from opening the source and the model to the last line printed.
+"""`cifarlab live`: one run, from opening the source and the model to the last line printed.
 
-`LiveApp` holds the session's state (region, inference on/off, pause, messages) and the key
+`LiveApp` holds the app's state (region, inference on/off, pause, messages) and the key
 actions; its parts each do one thing: `sources` (which source to open), `loop` (the headless and
 window loops, one frame path), `swap` (the model running and its hot swap), `teach` (key `t`),
 `collect` (keys 1-9), `explain` (key `e`), `sink` (JSONL, video, snapshots) and `keys` (the

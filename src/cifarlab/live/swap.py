@@ -110,7 +110,7 @@ class ModelSwap:
 
         A `.keras` file swapped in runs in Keras unless --backend litert asks otherwise: the
         LiteRT conversion holds Python's lock long enough to stop the video, Keras loads without
-        a visible stall (bench/results/teach_latency.json).
+        a visible stall (bench/teach_latency.py measures it).
         """
         cfg = self.config
         backend = cfg.backend

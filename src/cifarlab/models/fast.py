@@ -14,7 +14,8 @@ Each trick, once:
   to a shallow one and deepens as it trains.
 - BatchNorm on TensorFlow's fused kernel and GELU with an XLA-fused analytic gradient
   (models/layers.py): the same function as Keras's layers at a fraction of their training cost;
-  `layers="keras"` builds the network with Keras's own layers, as models trained before were.
+  `layers="keras"` builds the network with Keras's own layers (model files trained with them
+  load with them).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Normalisation and activation layers that train at the speed of the convolutions (issue 21).
+"""Normalisation and activation layers that train at the speed of the convolutions.
 
 - `FusedBatchNormalization`: Keras's `BatchNormalization` whose training step is TensorFlow's
   fused kernel (`FusedBatchNormV3`: statistics and normalisation in one pass, bf16 in, float32
@@ -8,9 +8,9 @@
 - `GELU`: the forward of Keras's `gelu` (or its tanh / x*sigmoid(1.702x) forms) whose training
   step runs forward and analytic gradient as single XLA-fused element-wise loops, in float32
   whatever the input precision. Inference is Keras's own op, as an `Activation("gelu")` layer.
-- `LayerSet`: which of these a network is built from (`LAYER_SETS["keras"]` is the old choice).
+- `LayerSet`: which of these a network is built from (`LAYER_SETS["keras"]`: Keras's own layers).
 
-bench/step_profile.py measures them (bench/results/step_profile.json).
+bench/step_profile.py measures them (docs/results.md, Where the training step's time goes).
 """
 
 from __future__ import annotations
