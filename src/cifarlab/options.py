@@ -60,15 +60,34 @@ def flag_name(f) -> str:
     return f.metadata.get("flag") or f.name.replace("_", "-")
 
 
-def did_you_mean(value: object, choices: Iterable) -> str:
-    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
+def closest(value: object, choices: Iterable) -> str | None:
+    """The choice `value` was most likely meant to be, or None: the first choice it begins, else
+    the first it is part of (3 characters or more), else the most similar (difflib, ratio >= 0.6).
+    Every did-you-mean of cifarlab (options, commands, recipes, models, corruptions) asks this."""
+    key, names = str(value), [str(c) for c in choices]
+    found = ([c for c in names if key and c.startswith(key)]
+             or [c for c in names if len(key) >= 3 and key in c]
+             or difflib.get_close_matches(key, names, n=1))
+    return found[0] if found else None
 
 
-def choice_error(flag: str, value: object, choices: Iterable) -> str:
-    choices = list(choices)
-    return (f"--{flag} {value!r} is not a choice; {did_you_mean(value, choices)}"
-            f"choose from {', '.join(map(str, choices))}")
+def did_you_mean(value: object, choices: Iterable, quote: bool = True) -> str:
+    """The suggestion for `value`: "did you mean 'x'? " (with quote=False: "did you mean x? "),
+    or "" when no choice is close."""
+    match = closest(value, choices)
+    return f"did you mean {repr(match) if quote else match}? " if match else ""
+
+
+def choice_error(problem: str, value: object, choices: Iterable) -> str:
+    """The one form of the error for a value not among `choices`: "PROBLEM; did you mean 'y'?
+    choose from a, b", e.g. PROBLEM = "--format 'jsn' is not a choice" or "unknown recipe 'x'"."""
+    choices = [str(c) for c in choices]
+    return f"{problem}; {did_you_mean(value, choices)}choose from {', '.join(choices)}"
+
+
+def not_a_choice(name: str, value: object, choices: Iterable) -> str:
+    """choice_error for an option or argument: "--format 'jsn' is not a choice; ..."."""
+    return choice_error(f"{name} {value!r} is not a choice", value, choices)
 
 
 def at_least(low: float) -> Check:
@@ -95,7 +114,7 @@ class Options:
                 continue
             choices = f.metadata.get("choices")
             if choices and value not in choices:
-                raise CifarlabError(choice_error(flag_name(f), value, choices))
+                raise CifarlabError(not_a_choice(f"--{flag_name(f)}", value, choices))
             check = f.metadata.get("check")
             problem = check(value) if check else None
             if problem:
@@ -137,7 +156,7 @@ def _choice_type(flag: str, choices: tuple, convert=str):
     def parse(text: str):
         value = convert(text)
         if value not in choices:
-            raise argparse.ArgumentTypeError(choice_error(flag, text, choices))
+            raise argparse.ArgumentTypeError(not_a_choice(f"--{flag}", text, choices))
         return value
     return parse
 

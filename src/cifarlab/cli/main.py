@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import logging
 import re
@@ -13,7 +12,7 @@ from cifarlab import __version__
 from cifarlab.cli.common import HelpFormatter
 from cifarlab.errors import CifarlabError
 from cifarlab.imports import import_tensorflow_quietly
-from cifarlab.options import did_you_mean
+from cifarlab.options import did_you_mean, not_a_choice
 
 COMMANDS = {
     "data": "Inspect, download and cache datasets.",
@@ -45,8 +44,7 @@ class Parser(argparse.ArgumentParser):
 
     def unknown_option(self, name: str) -> str:
         known = [s for s in self._option_string_actions if s.startswith("--")]
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]}?" if close else f"see {self.prog} --help"
+        hint = did_you_mean(name, known, quote=False).rstrip() or f"see {self.prog} --help"
         return f"unrecognized option {name}; {hint}"
 
     def missing(self, names: str) -> str:
@@ -68,8 +66,7 @@ class Parser(argparse.ArgumentParser):
         invalid = re.search(r"invalid choice: '(.*?)' \(choose from (.*)\)", message)
         if invalid:  # a mistyped command name (or another plain argparse choice)
             value, choices = invalid.group(1), re.findall(r"'([^']*)'", invalid.group(2))
-            message = (f"{head.removeprefix('argument ')} {value!r} is not a choice; "
-                       f"{did_you_mean(value, choices)}choose from {', '.join(choices)}")
+            message = not_a_choice(head.removeprefix("argument "), value, choices)
         if head == REQUIRED_MESSAGE:
             message = self.missing(rest)
         self.exit(2, f"{self.prog}: error: {message}\n")

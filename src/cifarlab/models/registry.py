@@ -7,7 +7,6 @@ training recipe is the recipe of the same name in cifarlab.training.recipes.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ import keras
 import numpy as np
 
 from cifarlab.errors import CifarlabError
+from cifarlab.options import choice_error
 
 Builder = Callable[..., keras.Model]
 MODULES = ("baseline", "fast")  # imported on first use: each registers itself
@@ -64,9 +64,7 @@ def get_entry(name: str) -> ModelEntry:
         return entries[name]
     if name in RENAMED:
         raise CifarlabError(f"model {name!r} is now called {RENAMED[name]!r}; use --model {RENAMED[name]}")
-    close = difflib.get_close_matches(name, entries, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise CifarlabError(f"unknown model {name!r}; {hint}known models: {', '.join(entries)}")
+    raise CifarlabError(choice_error(f"unknown model {name!r}", name, entries))
 
 
 def normalized_input(input_size: tuple[int, int], mean: np.ndarray, std: np.ndarray) -> tuple:

@@ -8,10 +8,10 @@ The small-data adjustment (`SmallData`) is declared here too: its constants are 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 from cifarlab.errors import CifarlabError
+from cifarlab.options import choice_error
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,4 @@ def recipes() -> dict[str, Recipe]:
 def get_recipe(name: str) -> Recipe:
     if name in _RECIPES:
         return _RECIPES[name]
-    close = difflib.get_close_matches(name, _RECIPES, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise CifarlabError(f"unknown recipe {name!r}; {hint}known recipes: {', '.join(_RECIPES)}")
+    raise CifarlabError(choice_error(f"unknown recipe {name!r}", name, _RECIPES))

@@ -12,7 +12,6 @@ because the package imports the families in it; `REGISTRY` itself is in family o
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -20,6 +19,7 @@ from types import MappingProxyType
 import numpy as np
 
 from cifarlab.errors import CifarlabError
+from cifarlab.options import choice_error
 
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 Operation = Callable[[np.ndarray, object, np.random.Generator], np.ndarray]
@@ -70,13 +70,7 @@ def normalise(word: str) -> str:
 
 def unknown(word: str, choices: Iterable[str], what: str) -> CifarlabError:
     """The error for a name not among `choices`, suggesting the closest one."""
-    choices = list(choices)
-    key = normalise(word)
-    close = [c for c in choices if key and c.startswith(key)] \
-        or [c for c in choices if len(key) >= 3 and key in c] \
-        or difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return CifarlabError(f"unknown {what} '{word}'{hint} (choose from: {', '.join(choices)})")
+    return CifarlabError(choice_error(f"unknown {what} {word!r}", normalise(word), choices))
 
 
 def lookup(name: str) -> Corruption:
