@@ -2,7 +2,7 @@
 
 Loss and accuracy per epoch, training and validation side by side, redrawn after every epoch
 (at most once every `min_interval` seconds, so runs of many tiny epochs do not spend their time
-plotting; always after the last epoch). Epochs of an earlier session of a resumed run are read
+plotting; always after the last epoch). Epochs of an earlier part of a resumed run are read
 back from its `log.csv`. The file is replaced atomically: a viewer never sees half a PNG.
 """
 

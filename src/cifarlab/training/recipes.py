@@ -60,7 +60,7 @@ def declare(name: str, summary: str, *, base: str | None = None, model: str | No
 # `--optimizer muon` uses them.
 MUON = dict(muon_lr=0.24, muon_momentum=0.6)
 
-# airbench94's recipe (Keller Jordan), restated for a Keras mean loss: `fast` until Muon.
+# airbench94's recipe (Keller Jordan), restated for a Keras mean loss.
 declare(
     "fast-sgd", "airbench94's recipe: 10 epochs of the `fast` network (models/fast.py) with SGD",
     model="fast",
@@ -99,19 +99,19 @@ declare(
     epochs=7,
 )
 
-# The shipped model (scripts/ship_model.sh): robust to camera-like corruptions.
+# Robust to camera-like corruptions.
 declare(
     "fast-robust", "`fast-sgd` for 18 epochs with noise, contrast and blur augmentation and a damped "
-    "whitening stem: the shipped models/cifar10-fast.keras", base="fast-sgd",
+    "whitening stem", base="fast-sgd",
     epochs=18,
     noise=0.1, contrast=0.3, blur=0.3,  # camera-like corruptions, learned (training/pipeline.py)
     whitening_eps=0.1,       # the stem amplifies pixel noise far less (bench/whitening_noise.py)
 )
 
-# The candidate for the next shipped model (issue 23): the robust recipe on a wider network.
+# The shipped model (scripts/ship_model.sh): the robust recipe on a wider network.
 declare(
     "fast-robust-wide", "`fast-robust` on a 128/384/384 network for 24 epochs: more capacity for "
-    "the clean and corrupted images at once", base="fast-robust",
+    "the clean and corrupted images at once: the shipped models/cifar10-fast.keras", base="fast-robust",
     widths=(128, 384, 384),  # 2.5x the convolution work of 64/256/256
     epochs=24,
 )
@@ -157,7 +157,7 @@ declare(
 )
 
 TRANSFER_MODES = ("head", "finetune")
-DEFAULT_TRANSFER = "finetune"  # 4-5 points above head at 10-100 images per class (bench/results/transfer.json)
+DEFAULT_TRANSFER = "finetune"  # more accurate than head (docs/results.md#learning-new-classes)
 
 
 def recipes() -> dict[str, Recipe]:
