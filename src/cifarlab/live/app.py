@@ -30,13 +30,15 @@ import cv2
 import numpy as np
 
 from cifarlab.errors import CifarlabError
+from cifarlab.inference.rejection import UNKNOWN
 from cifarlab.live.capture import Frame, source_kind
 from cifarlab.live.collect import Collector
 from cifarlab.live.config import LiveConfig
 from cifarlab.live.explain import LiveExplainer, blend
 from cifarlab.live.keys import bind
 from cifarlab.live.loop import run_headless, run_window
-from cifarlab.live.overlay import GREEN, RED, YELLOW, CollectPanel, OverlayState, draw_overlay, score_text
+from cifarlab.live.overlay import (GREEN, RED, YELLOW, CollectPanel, OverlayState, draw_overlay,
+                                   score_text, truth_right)
 from cifarlab.live.predictor import LivePredictor, Prediction
 from cifarlab.live.roi import centered_square, clamp_roi, crop_for_model, scale_roi
 from cifarlab.live.sink import OutputSink
@@ -275,16 +277,24 @@ class LiveApp:
                 if self.explainer.error:
                     self.say(f"explain failed: {self.explainer.error}", RED)
                     self.stop_explain()
-        # demo truths count only for a model of their classes (not after `t` taught others)
-        self.truth = frame.truth if frame.truth in self.predictor.class_names else None
+        self.truth = self.demo_truth(frame.truth)
         self._clean = image
         if self.explainer is not None and self.explainer.map is not None:
             self._clean = image.copy()  # collected crops stay free of the heatmap
             blend(image, clamp_roi(self.roi, image.shape), self.explainer.map)
         if frame.decisive and pred is not None and self.truth is not None:
             right, scored = self.score
-            self.score = (right + (pred.top_class == frame.truth), scored + 1)
+            self.score = (right + truth_right(pred, self.truth), scored + 1)
         return image, pred, ms
+
+    def demo_truth(self, truth: str | None) -> str | None:
+        """A demo picture's true label if it holds for the running model (not after `t` taught
+        other classes): one of its classes, or `unknown` (none of the classes) while it has the
+        classes the demo picked its pictures for."""
+        names = self.predictor.class_names
+        if truth == UNKNOWN:
+            return truth if getattr(self.source, "class_names", names) == names else None
+        return truth if truth in names else None
 
     def annotate(self, image: np.ndarray, pred, notice: str | None = None) -> np.ndarray:
         fps = 0.0

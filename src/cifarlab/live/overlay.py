@@ -49,7 +49,7 @@ class OverlayState:
     notice: str | None = None
     show_help: bool = True
     extra: list[str] = field(default_factory=list)
-    truth: str | None = None             # demo: the true label, shown beside the prediction
+    truth: str | None = None             # demo: the true label (`unknown`: none of the classes)
     score: tuple[int, int] = (0, 0)      # demo: (right, scored) pictures, shown once any is scored
     collect: CollectPanel | None = None  # --collect: classes, counts, last crop
     teach: tuple[str, tuple[int, int, int]] | None = None  # training status line and its colour
@@ -59,6 +59,16 @@ class OverlayState:
 def score_text(score: tuple[int, int]) -> str:
     right, scored = score
     return f"demo accuracy {right}/{scored} = {100 * right / max(1, scored):.0f}%"
+
+
+def truth_right(pred: Prediction, truth: str) -> bool:
+    """Whether `pred` gets the demo truth right: `unknown` for a picture of none of the classes
+    (truth `unknown`), else not `unknown` and the top class is the truth ("uncertain" included)."""
+    return pred.unknown if truth == UNKNOWN else not pred.unknown and pred.top_class == truth
+
+
+def truth_text(truth: str) -> str:
+    return f"true: {'none of the classes' if truth == UNKNOWN else truth}"
 
 
 def dark_box(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
@@ -173,8 +183,8 @@ def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
             by = y + h + 4
         lw, _ = text_box(frame, label, x, by, big, label_color, thick + 1)
         if state.truth is not None:
-            text_box(frame, f"true: {state.truth}", x + lw + int(8 * unit), by, big,
-                     GREEN if pred.top_class == state.truth else RED, thick + 1)
+            text_box(frame, truth_text(state.truth), x + lw + int(8 * unit), by, big,
+                     GREEN if truth_right(pred, state.truth) else RED, thick + 1)
     elif not state.inference_on:
         text_box(frame, "inference OFF - click to resume", x, max(0, y - int(34 * unit)), scale,
                  ROI_OFF, thick)
