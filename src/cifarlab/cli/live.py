@@ -13,8 +13,9 @@ from cifarlab.live.keys import help_line
 
 EPILOG = """\
 Sources: a camera index (0), a video file, an rtsp:// or http:// stream, or `demo` (for machines
-without a camera: CIFAR-10 test photos, or with --data that dataset's test photos, each with its
-true label and a running accuracy; drawn cards for models of other classes). Cameras and streams
+without a camera: CIFAR-10 test photos mixed with real photos of the classes and of things that
+are none of them, or with --data that dataset's test photos, each with its true label and a
+running accuracy; drawn cards for models of other classes). Cameras and streams
 are read on their own thread keeping only the latest frame; video files give every frame in order
 (with a window paced at the file's FPS; with --no-window as fast as possible, so the same file
 always gives the same --jsonl output).
