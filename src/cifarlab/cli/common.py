@@ -38,10 +38,3 @@ def data_source(args: argparse.Namespace) -> DataSource:
 
 def dataset_from_args(args: argparse.Namespace, image_size: int | None = None):
     return data_source(args).load(image_size)
-
-
-def add_model_argument(parser: argparse.ArgumentParser, backend: bool = True) -> None:
-    """--model, and (for commands that run it) --backend."""
-    from cifarlab.inference.choice import ModelChoice
-
-    options.add_arguments(parser, ModelChoice, skip=() if backend else ("backend",))

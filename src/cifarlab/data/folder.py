@@ -49,8 +49,6 @@ ACCEPTED_LAYOUTS = ("an image folder ROOT/<class>/<image> (one folder of images 
                     "ROOT/<train|val|test>/<class>/<image>")
 VAL_FRACTION = 0.15
 TEST_FRACTION = 0.15
-MIN_IMAGES_PER_CLASS = 3  # with the default fractions: 1 train, 1 val, 1 test
-SPLIT_RECORD_KIND = "cifarlab-split-record"
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
