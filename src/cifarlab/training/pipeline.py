@@ -141,6 +141,13 @@ OUTLIER_KINDS = ("tiles", "mixup", "cutmix")
 CUTMIX_SIDE = 0.7  # cutmix outliers: the pasted square's side as a share of the image's (half its area)
 
 
+def with_outliers(images: tf.Tensor, targets: tf.Tensor, outliers: tf.Tensor, chosen: tf.Tensor):
+    """The `chosen` images replaced by their `outliers`, with the uniform target."""
+    uniform = tf.fill(tf.shape(targets), 1.0 / targets.shape[-1])
+    return (tf.where(chosen[:, None, None, None], outliers, images),
+            tf.where(chosen[:, None], uniform, targets))
+
+
 def shuffled_tiles(images: tf.Tensor, key: tf.Tensor) -> tf.Tensor:
     """Each image cut into OUTLIER_TILES x OUTLIER_TILES tiles, shuffled: its colours and
     textures without its objects."""
@@ -177,9 +184,7 @@ def outlier_batch(images: tf.Tensor, targets: tf.Tensor, share: float, key: tf.T
     else:
         outliers = mixed_with_previous(images, kind, key + 2)
         chosen &= tf.argmax(targets, axis=1) != tf.argmax(tf.roll(targets, 1, axis=0), axis=1)
-    uniform = tf.fill(tf.shape(targets), 1.0 / targets.shape[-1])
-    return (tf.where(chosen[:, None, None, None], outliers, images),
-            tf.where(chosen[:, None], uniform, targets))
+    return with_outliers(images, targets, outliers, chosen)
 
 
 @dataclass(frozen=True)
@@ -217,9 +222,7 @@ def real_outliers(batch: tf.Tensor, targets: tf.Tensor, outliers, share: float, 
     chosen = _uniform(key, n, 0, 1) < share
     pick = tf.random.stateless_uniform([n], key + 1, minval=0, maxval=len(outliers), dtype=tf.int64)
     drawn = rows_of(outliers, pick)
-    uniform = tf.fill(tf.shape(targets), 1.0 / targets.shape[-1])
-    return (tf.where(chosen[:, None, None, None], drawn, batch),
-            tf.where(chosen[:, None], uniform, targets))
+    return with_outliers(batch, targets, drawn, chosen)
 
 
 def train_dataset(images, labels: np.ndarray, num_classes: int, batch_size: int,

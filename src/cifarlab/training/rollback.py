@@ -1,8 +1,8 @@
 """Recovering from a diverged step: back to the last good checkpoint at a lower learning rate.
 
-A run whose loss becomes NaN/inf (or blows up: training/checkpoint.py) goes back to its last checkpoint (or its start when no epoch
-was saved yet), multiplies the learning rate by `LR_FACTOR` and goes on; after `MAX_ROLLBACKS`
-such tries it stops with an error. The scale in force is a `ScaledSchedule` inside the saved
+A run whose loss becomes NaN/inf (or blows up: training/checkpoint.py) goes back to its last
+checkpoint (or its start when no epoch was saved yet), multiplies the learning rate by
+`LR_FACTOR` and goes on; after `MAX_ROLLBACKS` such tries it stops with an error. The scale in force is a `ScaledSchedule` inside the saved
 optimizer and `lr_scale` in the checkpoint's state.json, so a killed run resumes exactly.
 """
 

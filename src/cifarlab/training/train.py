@@ -185,6 +185,7 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
 
     start = (from_parent(parent, data.num_classes, train_split, bool(class_weight), cfg.seed) if parent
              else from_scratch(cfg, data.image_size, data.num_classes, train_split, adjust))
+
     def initial_model(state: dict | None) -> keras.Model:
         with strategy.scope():
             if state:
