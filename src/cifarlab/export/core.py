@@ -24,7 +24,8 @@ from cifarlab.inference.base import split_outputs
 from cifarlab.inference.keras_runtime import KerasClassifier
 from cifarlab.models.io import load_keras_model, require_keras_file, resolve_model_path
 from cifarlab.models.metadata import ModelMetadata, sidecar_path, write_sidecar
-from cifarlab.models.openset import SCORE_NAME, has_ood_score
+from cifarlab.models.metadata import OOD_SCORE
+from cifarlab.models.openset import has_ood_score
 from cifarlab.options import REQUIRED, Options, at_least, option
 
 FORMATS = ("litert", "onnx", "savedmodel")
@@ -123,7 +124,7 @@ def int8_keeping_score_float(converter) -> bytes:
     debugger = tf.lite.experimental.QuantizationDebugger(converter=converter,
                                                          debug_dataset=converter.representative_dataset)
     names = [t["name"] for t in tf.lite.Interpreter(model_content=debugger.calibrated_model).get_tensor_details()
-             if f"/{SCORE_NAME}" in t["name"]]
+             if f"/{OOD_SCORE}" in t["name"]]
     debugger.options = tf.lite.experimental.QuantizationDebugOptions(
         denylisted_nodes=names, denylisted_ops=["TOPK_V2", "EXPAND_DIMS"])  # ops of the score head only
     return debugger.get_nondebug_quantized_model()

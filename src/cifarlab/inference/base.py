@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from cifarlab.errors import CifarlabError
-from cifarlab.models.metadata import ModelMetadata
+from cifarlab.models.metadata import IMAGE, ModelMetadata
 
 
 class Classifier(Protocol):
@@ -136,7 +136,7 @@ def traced_call(model, input_size: tuple[int, int], batch: int | None = None):
     """
     import tensorflow as tf
 
-    spec = tf.TensorSpec((batch, *input_size, 3), tf.uint8, name="image")
+    spec = tf.TensorSpec((batch, *input_size, 3), tf.uint8, name=IMAGE)
     return tf.function(lambda image: model(image, training=False), input_signature=[spec])
 
 

@@ -63,6 +63,9 @@ class Rejection:
         return f"open set: {self.score} score, unknown above {self.threshold:.4g} ({self.source})"
 
 
+NO_REJECTION = Rejection(None, source="not asked")
+
+
 def rejection_for(classifier, setting: str | float = "auto", path: str = "MODEL",
                   say=log.info) -> Rejection:
     """The rejection a command uses: the model's threshold, `setting` when it is a number, none

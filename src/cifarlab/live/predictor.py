@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from cifarlab.inference import Classifier, top_k
-from cifarlab.inference.rejection import UNKNOWN, Rejection, rejection_for
+from cifarlab.inference.rejection import NO_REJECTION, UNKNOWN, Rejection, rejection_for
 
 logger = logging.getLogger(__name__)
 UNCERTAIN = "uncertain"
-NO_REJECTION = Rejection(None, source="no --ood-threshold given")
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 
 from cifarlab.models.layers import DEFAULT_LAYER_SET, LayerSet, layer_set
+from cifarlab.models.metadata import LOGITS
 from cifarlab.models.registry import normalized_input, register, softmax_head
 
 
@@ -35,6 +36,6 @@ def baseline_cnn(input_size, num_classes, mean, std, dropout: float = 0.25,
     x = keras.layers.Dense(256, activation="relu")(x)
     x = layers.norm()(x)
     x = keras.layers.Dropout(0.5)(x)
-    x = keras.layers.Dense(num_classes, name="logits")(x)
+    x = keras.layers.Dense(num_classes, name=LOGITS)(x)
     outputs = softmax_head(x, temperature)
     return keras.Model(inputs, outputs, name="baseline")

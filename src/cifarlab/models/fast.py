@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from cifarlab.models.layers import DEFAULT_LAYER_SET, LayerSet, layer_set
+from cifarlab.models.metadata import LOGITS
 from cifarlab.models.registry import normalized_input, register, softmax_head
 
 WHITENING_PATCH = 2
@@ -80,7 +81,7 @@ def fast_net(input_size, num_classes, mean, std, widths=(64, 256, 256), whitenin
         x = conv_bn_gelu(x, width, pool=True, layers=layers)
         x = conv_bn_gelu(x, width, pool=False, layers=layers)
     x = keras.layers.GlobalMaxPooling2D()(x)
-    x = keras.layers.Dense(num_classes, use_bias=False, name="logits")(x)
+    x = keras.layers.Dense(num_classes, use_bias=False, name=LOGITS)(x)
     x = keras.layers.Rescaling(1 / 9, name="temper")(x)  # small initial logits: no early saturation
     outputs = softmax_head(x, temperature)
     return keras.Model(inputs, outputs, name="fast")

@@ -23,9 +23,17 @@ from pathlib import Path
 from cifarlab.atomic import write_atomic
 from cifarlab.errors import CifarlabError
 
+# The layer names every model file carries: builders name them, training, the open-set score and
+# the exporters find them by these names.
+IMAGE = "image"                  # the uint8 RGB input
+LOGITS = "logits"                # the dense layer: its input is the feature vector, its output the logits
+TEMPERATURE = "temperature"      # logits / T (training/calibration.py)
+PROBABILITIES = "probabilities"  # the softmax of the calibrated logits
+OOD_SCORE = "ood_score"          # the open-set score output (models/openset.py)
+
 FORMAT_VERSION = 2
 LEGACY_FORMAT_TAG = "cifarlab-model/1"
-RENAMED_RECIPES = {"seed": "baseline"}
+RENAMED_MODELS = {"seed": "baseline"}  # old model names still read from files and refused on --model
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ class ModelMetadata:
                 values[key] = tuple(float(v) for v in values[key])
         if isinstance(values.get("open_set"), dict):
             values["open_set"] = OpenSet.from_dict(values["open_set"], source)
-        values["model"] = RENAMED_RECIPES.get(values.get("model", "unknown"), values.get("model", "unknown"))
+        values["model"] = RENAMED_MODELS.get(values.get("model", "unknown"), values.get("model", "unknown"))
         return cls(**values)
 
     @classmethod

@@ -31,9 +31,7 @@ import numpy as np
 
 from cifarlab.errors import CifarlabError
 
-FEATURE_INPUT_OF = "logits"      # the layer whose input is the feature vector, whose output the logits
-PROBABILITIES = "probabilities"  # the layer giving the class probabilities (models/registry.py)
-SCORE_NAME = "ood_score"
+from cifarlab.models.metadata import LOGITS, OOD_SCORE, PROBABILITIES
 SCORES = ("msp", "maxlogit", "energy", "mahalanobis", "rmds", "knn")
 NEEDS = {"mahalanobis": ("means", "precision_root"),
          "rmds": ("means", "precision_root", "global_mean", "global_precision_root"),
@@ -187,21 +185,21 @@ def has_ood_score(model: keras.Model) -> bool:
 def feature_model(model: keras.Model) -> keras.Model:
     """image -> (features, logits), the inputs of every score."""
     try:
-        logits = model.get_layer(FEATURE_INPUT_OF)
+        logits = model.get_layer(LOGITS)
     except ValueError:
-        raise CifarlabError(f"model {model.name!r} has no layer named '{FEATURE_INPUT_OF}'; "
+        raise CifarlabError(f"model {model.name!r} has no layer named '{LOGITS}'; "
                             "open-set scores need a model trained by cifarlab") from None
     return keras.Model(model.input, [logits.input, logits.output], name=f"{model.name}_features")
 
 
 def with_ood_score(model: keras.Model, kind: str, stats: Statistics | None) -> keras.Model:
     """`model` with the outputs [probabilities, ood_score] (a score already there is replaced)."""
-    logits = model.get_layer(FEATURE_INPUT_OF)
+    logits = model.get_layer(LOGITS)
     arrays = stats.arrays(kind) if stats is not None else {}
     missing = set(NEEDS.get(kind, ())) - set(arrays)
     if missing:
         raise CifarlabError(f"the {kind} score needs training statistics ({', '.join(sorted(missing))})")
-    layer = OODScore(kind, {name: a.shape for name, a in arrays.items()}, name=SCORE_NAME)
+    layer = OODScore(kind, {name: a.shape for name, a in arrays.items()}, name=OOD_SCORE)
     outputs = [probabilities_output(model), layer(logits.input, logits.output)]
     scored = keras.Model(model.input, outputs, name=model.name)
     for name, array in arrays.items():

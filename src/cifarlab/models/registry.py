@@ -14,11 +14,11 @@ import keras
 import numpy as np
 
 from cifarlab.errors import CifarlabError
+from cifarlab.models.metadata import IMAGE, PROBABILITIES, RENAMED_MODELS, TEMPERATURE
 from cifarlab.options import choice_error
 
 Builder = Callable[..., keras.Model]
 MODULES = ("baseline", "fast")  # imported on first use: each registers itself
-RENAMED = {"seed": "baseline"}
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,15 @@ def get_entry(name: str) -> ModelEntry:
     entries = model_entries()
     if name in entries:
         return entries[name]
-    if name in RENAMED:
-        raise CifarlabError(f"model {name!r} is now called {RENAMED[name]!r}; use --model {RENAMED[name]}")
+    if name in RENAMED_MODELS:
+        new = RENAMED_MODELS[name]
+        raise CifarlabError(f"model {name!r} is now called {new!r}; use --model {new}")
     raise CifarlabError(choice_error(f"unknown model {name!r}", name, entries))
 
 
 def normalized_input(input_size: tuple[int, int], mean: np.ndarray, std: np.ndarray) -> tuple:
     """uint8 RGB input -> per-channel standardized float: normalization lives inside the model."""
-    inputs = keras.Input((*input_size, 3), dtype="uint8", name="image")
+    inputs = keras.Input((*input_size, 3), dtype="uint8", name=IMAGE)
     x = keras.layers.Rescaling(1.0, name="to_float")(inputs)
     x = keras.layers.Normalization(mean=list(map(float, mean)), variance=list(map(float, np.square(std))),
                                    name="standardize")(x)
@@ -79,8 +80,8 @@ def normalized_input(input_size: tuple[int, int], mean: np.ndarray, std: np.ndar
 def softmax_head(logits, temperature: float = 1.0):
     """Probabilities from logits divided by `temperature` (fitted after training, see
     training/calibration.py); float32 whatever the model's compute precision."""
-    x = keras.layers.Rescaling(1.0 / temperature, name="temperature")(logits)
-    return keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    x = keras.layers.Rescaling(1.0 / temperature, name=TEMPERATURE)(logits)
+    return keras.layers.Activation("softmax", dtype="float32", name=PROBABILITIES)(x)
 
 
 def build_model(name: str, input_size: tuple[int, int], num_classes: int, mean: np.ndarray,

@@ -26,14 +26,14 @@ from cifarlab.data.files import gather_inputs, load_resized
 from cifarlab.errors import CifarlabError
 from cifarlab.inference import open_classifier, top_k
 from cifarlab.inference.choice import backend_option, model_option
-from cifarlab.inference.rejection import UNKNOWN, Rejection, parse_threshold, rejection_for, threshold_option
+from cifarlab.inference.rejection import (NO_REJECTION, UNKNOWN, Rejection, parse_threshold, rejection_for,
+                                          threshold_option)
 from cifarlab.models.io import require_keras_file, resolve_model_path
 from cifarlab.options import REQUIRED, Options, at_least, option
 from cifarlab.predict.explain import ExplainWriter
 
 FORMATS = ("table", "json", "csv")
 PROGRESS_MIN_FILES = 100  # show a progress bar only when there is something to wait for
-NO_REJECTION = Rejection(None, source="not asked")
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
 from cifarlab.data import Split
+from cifarlab.models.metadata import TEMPERATURE
 
 MIN_CALIBRATION_IMAGES = 100  # fewer validation images: no fit (training/train.py keeps T = 1)
 
@@ -52,4 +53,4 @@ def probability_metrics(model: keras.Model, split: Split) -> dict:
     log_probs = np.log(np.clip(probs, 1e-12, 1))
     return {"accuracy": float((probs.argmax(1) == split.labels).mean()),
             "log_loss": nll(log_probs, split.labels, 1.0),
-            "temperature": float(1.0 / model.get_layer("temperature").scale)}
+            "temperature": float(1.0 / model.get_layer(TEMPERATURE).scale)}

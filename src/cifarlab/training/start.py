@@ -27,7 +27,8 @@ from cifarlab.data.stats import channel_stats
 from cifarlab.errors import CifarlabError
 from cifarlab.models.io import load_keras_model, require_keras_file, resolve_model_path
 from cifarlab.models.metadata import ModelMetadata
-from cifarlab.models.openset import FEATURE_INPUT_OF, feature_model
+from cifarlab.models.metadata import LOGITS
+from cifarlab.models.openset import feature_model
 from cifarlab.models.registry import build_model, softmax_head
 
 HEAD_C = 0.1                 # inverse L2 strength of the logistic regression (scaled features)
@@ -82,9 +83,9 @@ def open_parent(path: str | Path | None) -> Parent:
         raise CifarlabError(f"--from {path}: its input is {height}x{width}; only square inputs can "
                             "be learned from")
     try:
-        model.get_layer(FEATURE_INPUT_OF)
+        model.get_layer(LOGITS)
     except ValueError:
-        raise CifarlabError(f"--from {path}: no layer named '{FEATURE_INPUT_OF}' to cut the network "
+        raise CifarlabError(f"--from {path}: no layer named '{LOGITS}' to cut the network "
                             "at; use a model trained by cifarlab") from None
     return Parent(model, meta, path)
 
@@ -143,13 +144,13 @@ def from_parent(parent: Parent, num_classes: int, train: Split, balanced: bool, 
         features = features_with_mirrors(backbone, train.images)
         kernel, bias = fit_head(features, np.concatenate([train.labels] * 2), num_classes,
                                 "balanced" if balanced else None, seed)
-        logits = keras.layers.Dense(num_classes, name="logits")
-        model = with_head(backbone, logits(backbone.get_layer(FEATURE_INPUT_OF).input))
+        logits = keras.layers.Dense(num_classes, name=LOGITS)
+        model = with_head(backbone, logits(backbone.get_layer(LOGITS).input))
         logits.set_weights([kernel, bias])
         return model
 
     def finish(model: keras.Model, temperature: float) -> keras.Model:
-        return with_head(model, model.get_layer("logits").output, temperature)
+        return with_head(model, model.get_layer(LOGITS).output, temperature)
 
     return Start(build, finish, parent.meta.mean, parent.meta.std, parent.path,
                  f"logistic regression on scaled features of the images and their mirror images, C={HEAD_C}")
