@@ -52,8 +52,11 @@ def test_small_data_rule_is_named_as_the_source(tmp_path, capsys):
 
 def test_the_shipped_and_the_default_recipes_inherit_from_fast_sgd_and_override():
     sgd, robust, fast = (get_recipe(name).values for name in ("fast-sgd", "fast-robust", "fast"))
-    assert {k for k in sgd if sgd[k] != robust[k]} == {"epochs", "noise", "contrast", "blur", "whitening_eps"}
-    assert {k for k in sgd if sgd[k] != fast[k]} == {"optimizer", "schedule", "epochs"}
+    def changed(a, b):
+        return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+
+    assert changed(sgd, robust) == {"epochs", "noise", "contrast", "blur", "whitening_eps"}
+    assert changed(sgd, fast) == {"optimizer", "schedule", "epochs"}
     assert get_recipe("fast-robust").model == "fast"
     assert get_recipe("finetune").transfer and get_recipe("finetune").values["batch_size"] == 32
 
@@ -93,3 +96,10 @@ def test_layers_option_reaches_the_builder():
     kinds = {type(layer).__name__ for layer in model.layers}
     assert "ReLU" in kinds and "FusedBatchNormalization" in kinds and "GELU" not in kinds
     assert isinstance(model.get_layer("logits"), keras.layers.Dense)
+
+
+def test_a_field_a_recipe_leaves_out_resolves_to_its_declared_off_value():
+    assert "cutout" not in get_recipe("fast").values and "momentum" not in get_recipe("baseline").values
+    fast = TrainConfig(recipe="fast", command="x").resolved()
+    assert (fast.cutout, fast.outliers, fast.muon_lr) == (0, 0.0, 0.24)
+    assert TrainConfig(recipe="fast", cutout=4, command="x").resolved().cutout == 4

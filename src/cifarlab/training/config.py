@@ -37,9 +37,14 @@ LAYER_SET_NAMES = tuple(LAYER_SETS)
 RECIPE_GROUP = "recipe (default: the recipe's value, shown per recipe in brackets)"
 
 
-def recipe_field(help: str, **kwargs):
-    return option(None, help, recipe=True, group=RECIPE_GROUP, models=kwargs.pop("models", None),
-                  **kwargs)
+NEEDED = object()  # a recipe field every recipe (of the models it applies to) must set
+
+
+def recipe_field(help: str, unset=NEEDED, **kwargs):
+    """A field whose value comes from the recipe; `unset`: its value when the recipe does not set
+    it (the technique off), so a recipe lists only what its run uses."""
+    return option(None, help, recipe=True, unset=unset, group=RECIPE_GROUP,
+                  models=kwargs.pop("models", None), **kwargs)
 
 
 @dataclass
@@ -92,58 +97,58 @@ class TrainConfig(Options):
     lr: float | None = recipe_field("(peak) learning rate, for the mean loss of one batch")
     optimizer: str | None = recipe_field("optimizer (muon: Muon on the conv filters, SGD on the rest)",
                                          choices=OPTIMIZERS)
-    muon_lr: float | None = recipe_field("muon: the conv filters' (peak) learning rate")
-    muon_momentum: float | None = recipe_field("muon: the conv filters' Nesterov momentum")
-    momentum: float | None = recipe_field("SGD Nesterov momentum")
-    bias_scaler: float | None = recipe_field("SGD: learning-rate multiplier of BatchNorm biases")
-    lookahead_steps: int | None = recipe_field("SGD: reset weights to their running average every N steps (0 = off)")
+    muon_lr: float | None = recipe_field("muon: the conv filters' (peak) learning rate (airbench94_muon's)", unset=0.24)
+    muon_momentum: float | None = recipe_field("muon: the conv filters' Nesterov momentum", unset=0.6)
+    momentum: float | None = recipe_field("SGD Nesterov momentum", unset=0.9)
+    bias_scaler: float | None = recipe_field("SGD: learning-rate multiplier of BatchNorm biases", unset=1.0)
+    lookahead_steps: int | None = recipe_field("SGD: reset weights to their running average every N steps (0 = off)", unset=0)
     schedule: str | None = recipe_field("learning-rate schedule", choices=SCHEDULES)
-    warmup_epochs: float | None = recipe_field("warm-up epochs (warmup-cosine schedule)")
-    weight_decay: float | None = recipe_field("decoupled weight decay: each step shrinks weights by lr x this")
+    warmup_epochs: float | None = recipe_field("warm-up epochs (warmup-cosine schedule)", unset=0.0)
+    weight_decay: float | None = recipe_field("decoupled weight decay: each step shrinks weights by lr x this", unset=0.0)
     clip_norm: float | None = recipe_field("clip each step's gradients to this global norm: one bad "
-                                           "batch cannot throw the weights far (0 = off)")
-    label_smoothing: float | None = recipe_field("label smoothing")
-    calibrate: bool | None = recipe_field("fit a softmax temperature on the validation split")
+                                           "batch cannot throw the weights far (0 = off)", unset=0.0)
+    label_smoothing: float | None = recipe_field("label smoothing", unset=0.0)
+    calibrate: bool | None = recipe_field("fit a softmax temperature on the validation split", unset=False)
     val_fraction: float | None = recipe_field("fraction of train held out as validation (if the source has no val split)")
-    early_stopping_patience: int | None = recipe_field("epochs without a better val loss before stopping (0 = off)")
-    plateau_patience: int | None = recipe_field("plateau schedule: epochs without a better val loss before lowering the LR")
-    plateau_factor: float | None = recipe_field("plateau schedule: LR multiplier")
+    early_stopping_patience: int | None = recipe_field("epochs without a better val loss before stopping (0 = off)", unset=0)
+    plateau_patience: int | None = recipe_field("plateau schedule: epochs without a better val loss before lowering the LR", unset=0)
+    plateau_factor: float | None = recipe_field("plateau schedule: LR multiplier", unset=0.5)
     freeze_batchnorm: bool | None = recipe_field("BatchNorm layers in inference mode with frozen "
-                                           "statistics and offsets while training")
+                                           "statistics and offsets while training", unset=False)
     flip: bool | None = recipe_field("horizontal flips: each image mirrored in every other epoch, starting "
-                               "from a random half")
-    translate: int | None = recipe_field("random translation in pixels (0 = off)")
+                               "from a random half", unset=False)
+    translate: int | None = recipe_field("random translation in pixels (0 = off)", unset=0)
     cutout: int | None = recipe_field("side in pixels of a square painted over each training image with the "
-                                "mean colour (0 = off)")
+                                "mean colour (0 = off)", unset=0)
     zoom: float | None = recipe_field("real photos: each image scaled about a random point by a box "
                                       "of side U(1 - this, 1 + this) x the image's, aspect jittered "
-                                      "(0 = off)", check=between(0, 0.9))
+                                      "(0 = off)", check=between(0, 0.9), unset=0.0)
     colour: float | None = recipe_field("real photos: each image's saturation and brightness scaled by "
-                                        "U(1 - this, 1 + this) (0 = off)", check=between(0, 1))
+                                        "U(1 - this, 1 + this) (0 = off)", check=between(0, 1), unset=0.0)
     noise: float | None = recipe_field("robustness: Gaussian pixel noise on half the images, sigma uniform "
-                                 "in [0, this] on the 0..1 scale (0 = off)", check=between(0, 1))
+                                 "in [0, this] on the 0..1 scale (0 = off)", check=between(0, 1), unset=0.0)
     contrast: float | None = recipe_field("robustness: fraction of images whose contrast is scaled by a "
                                     "factor uniform in [0.15, 1] about their mean (0 = off)",
-                                          check=between(0, 1))
+                                          check=between(0, 1), unset=0.0)
     blur: float | None = recipe_field("robustness: fraction of images blurred by a Gaussian of sigma "
                                 "uniform in [0.3, 1] pixels at 32 px, scaled with size (0 = off)",
-                                      check=between(0, 1))
+                                      check=between(0, 1), unset=0.0)
     outliers: float | None = recipe_field("open set: share of each batch replaced by outliers with a "
                                           "uniform target (outlier exposure; 0 = off): images of "
                                           "--outliers-data, else synthetic ones (--outlier-kind)",
-                                          check=between(0, 1, open_high=True))
+                                          check=between(0, 1, open_high=True), unset=0.0)
     outliers_data: str | None = recipe_field(
         "open set: real images of things that are none of the training classes (any --data source: "
         "a folder, cifar100, ...; every split is used), drawn for the --outliers share of each "
-        "batch; a class name shared with --data is an error", metavar="SOURCE")
+        "batch; a class name shared with --data is an error", metavar="SOURCE", unset="")
     outlier_kind: str | None = recipe_field("open set: what --outliers makes of an image: tiles = its "
                                             "4-pixel tiles shuffled (image side divisible by 8); "
                                             "mixup = blended half and half with an image of another "
                                             "class; cutmix = a square of one pasted in",
-                                            choices=OUTLIER_KINDS)
+                                            choices=OUTLIER_KINDS, unset="tiles")
     logit_norm: float | None = recipe_field("open set: LogitNorm temperature T (training/loss.py): the "
                                             "loss sees the logits scaled to norm 1/T (0 = plain "
-                                            "cross-entropy; the paper's CIFAR-10 T: 0.04)")
+                                            "cross-entropy; the paper's CIFAR-10 T: 0.04)", unset=0.0)
     widths: tuple[int, ...] | None = recipe_field("channels of the three conv blocks", models=("fast",),
                                             metavar="A,B,C")
     whitening_eps: float | None = recipe_field("added to the patch variances before whitening; larger "
@@ -152,7 +157,7 @@ class TrainConfig(Options):
                                       "fused BatchNorm + GELU, keras = Keras's own (models trained "
                                       "before), fused-relu, fused-gelu-sigmoid (baseline: the "
                                       "BatchNorm only)", choices=LAYER_SET_NAMES,
-                                      models=("fast", "baseline"))
+                                      models=("fast", "baseline"), unset="fused")
     dropout: float | None = recipe_field("dropout rate of the first block (later blocks +0.05, +0.1)",
                                    models=("baseline",))
 
@@ -202,8 +207,8 @@ class TrainConfig(Options):
             if allowed and model not in allowed and values[f.name] is not None:
                 raise CifarlabError(f"--{options.flag_name(f)} applies to {' and '.join(allowed)} "
                                     f"only, not {model}; drop it")
-            if f.metadata.get("recipe") and values[f.name] is None and f.name in entry.values:
-                values[f.name] = entry.values[f.name]
+            if f.metadata.get("recipe") and values[f.name] is None:
+                values[f.name] = entry.values.get(f.name, _unset(f))
         values.update(model=model, recipe=entry.name, out=Path(values["out"] or default_out(entry.name)))
         if entry.transfer:
             values.update(transfer=entry.name, from_model=self.from_model if self.from_model is not None else "")
@@ -233,11 +238,19 @@ class TrainConfig(Options):
         return {name: getattr(self, name) for name in get_entry(self.model).options}
 
 
+def _unset(f):
+    """A recipe field's value when the recipe does not set it (None: not used by that recipe)."""
+    unset = f.metadata.get("unset", NEEDED)
+    return None if unset is NEEDED else unset
+
+
 def _recipe_defaults(f) -> str:
     if not f.metadata.get("recipe"):
         return ""
-    shown = [f"{name}: {_shown(r.values[f.name])}" for name, r in recipes().items() if f.name in r.values
-             and (r.name == "fast" or r.values[f.name] != recipes()["fast"].values.get(f.name))]
+    unset = _unset(f)
+    value = {name: r.values.get(f.name, unset) for name, r in recipes().items()}
+    shown = [f"{name}: {_shown(v)}" for name, v in value.items()
+             if v is not None and (name == "fast" or v != value["fast"])]
     return f" [{'; '.join(shown)}]" if shown else ""
 
 
@@ -268,7 +281,8 @@ def print_config(config: TrainConfig, chosen: dict | None = None, architecture: 
 
 
 def check_recipes() -> None:
-    """Every recipe sets every recipe field its model uses, with a value of its type."""
+    """Every recipe sets every recipe field its model needs (those without an `unset` value), each
+    with a value of its type."""
     hints = typing.get_type_hints(TrainConfig)
     recipe_fields = {f.name: f for f in fields(TrainConfig) if f.metadata.get("recipe")}
     for name, entry in recipes().items():
@@ -279,8 +293,8 @@ def check_recipes() -> None:
             origin = typing.get_origin(kind) or kind
             if not isinstance(value, origin) or (origin is float and isinstance(value, bool)):
                 raise TypeError(f"recipe {name!r}: {key}={value!r} is not {hints[key]}")
-        needed = {n for n, f in recipe_fields.items() if not f.metadata.get("models")
-                  or (entry.model and entry.model in f.metadata.get("models"))}
+        needed = {n for n, f in recipe_fields.items() if f.metadata.get("unset", NEEDED) is NEEDED
+                  and (not f.metadata.get("models") or (entry.model and entry.model in f.metadata["models"]))}
         missing = needed - set(entry.values)
         if missing:
             raise TypeError(f"recipe {name!r} does not set {sorted(missing)}")

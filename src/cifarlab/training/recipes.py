@@ -56,11 +56,8 @@ def declare(name: str, summary: str, *, base: str | None = None, model: str | No
     return recipe
 
 
-# airbench94_muon's filter learning rate and momentum: every recipe carries them, only
-# `--optimizer muon` uses them.
-MUON = dict(muon_lr=0.24, muon_momentum=0.6)
-
-# airbench94's recipe (Keller Jordan), restated for a Keras mean loss.
+# airbench94's recipe (Keller Jordan), restated for a Keras mean loss. Each recipe lists only what
+# its run uses: a field it does not set is off (training/config.py declares each field's off value).
 declare(
     "fast-sgd", "airbench94's recipe: 10 epochs of the `fast` network (models/fast.py) with SGD",
     model="fast",
@@ -68,26 +65,15 @@ declare(
     widths=(64, 256, 256),   # airbench94's widths
     optimizer="sgd", lr=1.5,  # airbench's 11.5 per 1024 examples on a summed loss = 1.5 on a mean
     momentum=0.85,
-    **MUON,
     weight_decay=0.0089,     # decoupled: the same 1.3%-per-step shrink at peak as airbench's L2
-    clip_norm=0.0,           # off: from scratch, BatchNorm keeps the steps scale-free
     bias_scaler=64.0,        # BatchNorm biases at 64x the learning rate (training/optim.py)
     lookahead_steps=5,       # lookahead weight averaging, ramping in over the run
     schedule="triangle",     # linear warm-up over 23% of the steps, then linear decay
-    warmup_epochs=0.0,
     label_smoothing=0.2,     # soft targets: better accuracy in few epochs...
     calibrate=True,          # ...but under-confident: a temperature fitted on val fixes that
     flip=True, translate=2,  # alternating flip + 2-pixel translation (training/pipeline.py)
-    cutout=0,                # off: in 10 epochs the model does not yet overfit enough to need it
-    zoom=0.0, colour=0.0,     # no scale or colour jitter
     val_fraction=0.02,       # 1,000 CIFAR images: enough to calibrate and watch
-    early_stopping_patience=0, plateau_patience=0, plateau_factor=0.5,
     whitening_eps=5e-4,      # airbench's; larger values damp the noise-amplifying directions
-    layers="fused",          # fused BatchNorm + GELU with its own gradient (models/layers.py)
-    noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=False,
-    outliers=0.0,            # outlier exposure off (training/pipeline.py)
-    outlier_kind="tiles", outliers_data="",
-    logit_norm=0.0,          # plain cross-entropy (training/loss.py)
 )
 
 # airbench94_muon's optimizer on airbench94's recipe: the same accuracy in 7 epochs instead of 10.
@@ -121,26 +107,19 @@ declare(
     "baseline", "conv + batch norm + dropout + dense softmax; Adam, early stopping, LR reduction",
     model="baseline",
     epochs=60, batch_size=64, lr=1e-3, optimizer="adam", schedule="plateau",
-    early_stopping_patience=8, plateau_patience=3, plateau_factor=0.5, warmup_epochs=0.0,
-    momentum=0.9, bias_scaler=1.0, lookahead_steps=0, **MUON,
-    label_smoothing=0.0, calibrate=False, flip=False, translate=0, cutout=0, zoom=0.0, colour=0.0,
+    early_stopping_patience=8, plateau_patience=3,
     val_fraction=0.1,
-    weight_decay=0.0, clip_norm=0.0, dropout=0.25, noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=False, outliers=0.0,
-    outlier_kind="tiles", outliers_data="", logit_norm=0.0,
-    layers="fused",          # its BatchNorm on the fused kernel (its activations stay ReLU)
+    dropout=0.25,
 )
 
 # --from MODEL --transfer head: a new head fitted on features computed once (seconds; live `t`).
 declare(
     "head", "learn new classes from a trained model: fit only a new head (logistic regression on "
     "the frozen features of each image and its mirror image)", transfer=True,
-    epochs=0, batch_size=32, lr=0.005, optimizer="sgd", momentum=0.9, bias_scaler=1.0, **MUON,
-    lookahead_steps=0, schedule="warmup-cosine", warmup_epochs=0.0, weight_decay=0.0, clip_norm=0.0,
-    label_smoothing=0.1, calibrate=True, flip=True, translate=2, cutout=0, zoom=0.0, colour=0.0,
+    epochs=0, batch_size=32, lr=0.005, optimizer="sgd", schedule="warmup-cosine",
+    label_smoothing=0.1, calibrate=True, flip=True, translate=2,
     val_fraction=0.0,
-    early_stopping_patience=0, plateau_patience=0, plateau_factor=0.5,
-    noise=0.0, contrast=0.0, blur=0.0, freeze_batchnorm=True, outliers=0.0, outlier_kind="tiles", outliers_data="",
-    logit_norm=0.0,
+    freeze_batchnorm=True,
     small_data=SmallData(val_images_per_class=0, bn_windows=None),
 )
 
