@@ -87,9 +87,10 @@ class TrainConfig(Options):
         None, "BatchNorm momentum (Keras: the weight of the old statistics) for every BatchNorm "
               "layer (default: the model's, lowered for small data, see the recipe group)",
         metavar="M")
-    ood_score: str = option(DEFAULT_SCORE, "the model's out-of-distribution score for 'none of my "
-                                           "classes' (models/openset.py), fitted after training; "
-                                           "none = no open-set output", choices=(*SCORES, "none"))
+    ood_score: str | None = recipe_field("the model's out-of-distribution score for 'none of my "
+                                         "classes' (models/openset.py), fitted after training; none "
+                                         "= no open-set output", choices=(*SCORES, "none"),
+                                         unset=DEFAULT_SCORE)
     command: str = option("", "the command line, recorded in the model", cli=False)
 
     epochs: int | None = recipe_field("epochs (baseline: maximum; early stopping may end sooner)")
@@ -144,7 +145,8 @@ class TrainConfig(Options):
     outlier_kind: str | None = recipe_field("open set: what --outliers makes of an image: tiles = its "
                                             "4-pixel tiles shuffled (image side divisible by 8); "
                                             "mixup = blended half and half with an image of another "
-                                            "class; cutmix = a square of one pasted in",
+                                            "class; cutmix = a square of one pasted in; real = "
+                                            "images of --outliers-data (which it requires)",
                                             choices=OUTLIER_KINDS, unset="tiles")
     logit_norm: float | None = recipe_field("open set: LogitNorm temperature T (training/loss.py): the "
                                             "loss sees the logits scaled to norm 1/T (0 = plain "

@@ -137,7 +137,7 @@ def colour_batch(images: tf.Tensor, strength: float, key: tf.Tensor) -> tf.Tenso
 
 
 OUTLIER_TILES = 8  # tiles per side of a patch-shuffled outlier (4-pixel tiles at 32 px)
-OUTLIER_KINDS = ("tiles", "mixup", "cutmix")
+OUTLIER_KINDS = ("tiles", "mixup", "cutmix", "real")  # real: drawn from --outliers-data
 CUTMIX_SIDE = 0.7  # cutmix outliers: the pasted square's side as a share of the image's (half its area)
 
 

@@ -102,6 +102,10 @@ def check_augmentation(cfg: TrainConfig, side: int) -> None:
     for name, pixels in (("translate", cfg.translate), ("cutout", cfg.cutout)):
         if not 0 <= pixels < side:
             raise CifarlabError(f"--{name} {pixels} must be between 0 and {side - 1} for {side}-pixel images")
+    if cfg.outliers and cfg.outlier_kind == "real" and not cfg.outliers_data:
+        raise CifarlabError(f"recipe {cfg.recipe} learns 'none of my classes' from real photos: add "
+                            "--outliers-data SOURCE (a folder of images that are none of your "
+                            "classes, or cifar100), or --outliers 0")
     if cfg.outliers_data and not cfg.outliers:
         raise CifarlabError(f"--outliers-data {cfg.outliers_data} needs the share of each batch to "
                             "draw from it: add --outliers SHARE (e.g. 0.2)")
