@@ -41,6 +41,35 @@ def outlier_training_folder(root: str | Path, dest: str | Path) -> Path:
     return dest
 
 
+REAL_IN_CLASS_TRAIN = TINY_IMAGENET / "cifar-classes-train"  # may be trained on (its README)
+REAL_COPIES = 3       # each real training photo is listed this many times: a fifth of the images
+REAL_VAL_EVERY = 6    # every sixth real photo (sorted per class) is validation, never trained on
+CIFAR_VAL_EVERY = 50  # every fiftieth CIFAR-10 training image (sorted per class) is validation
+
+
+def camera_training_folder(dest: str | Path, cifar: str | Path = CIFAR10_JPEG,
+                           real: str | Path = REAL_IN_CLASS_TRAIN) -> Path:
+    """DEST/<train|val|test>/<class>/ of symlinks: CIFAR-10's training images and the real
+    in-class photos of `real` (REAL_COPIES times over) for training, a held-out share of both for
+    validation, CIFAR-10 test as test; made once (an existing DEST is used as it is)."""
+    cifar, real, dest = Path(cifar).resolve(), Path(real).resolve(), Path(dest)
+    if (dest / "test").exists():
+        return dest
+    for cls in sorted(d.name for d in (cifar / "train").iterdir() if d.is_dir()):
+        for split in ("train", "val"):
+            (dest / split / cls).mkdir(parents=True, exist_ok=True)
+        for i, f in enumerate(sorted((cifar / "train" / cls).iterdir())):
+            (dest / ("val" if i % CIFAR_VAL_EVERY == 0 else "train") / cls / f.name).symlink_to(f)
+        photos = sorted((real / cls).iterdir()) if (real / cls).is_dir() else []
+        for i, f in enumerate(photos):
+            names = ([f"val/{cls}/tin_{f.name}"] if i % REAL_VAL_EVERY == 0 else
+                     [f"train/{cls}/tin{copy}_{f.name}" for copy in "abc"[:REAL_COPIES]])
+            for name in names:
+                (dest / name).symlink_to(f)
+    (dest / "test").symlink_to(cifar / "test", target_is_directory=True)
+    return dest
+
+
 def untrained_fast_model(folder: Path, command: str) -> Path:
     """A `fast` CIFAR-10 network with untrained weights: right shapes and cost, chance accuracy."""
     from cifarlab.data import CIFAR10_CLASSES

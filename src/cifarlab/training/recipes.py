@@ -94,12 +94,31 @@ declare(
     whitening_eps=0.1,       # the stem amplifies pixel noise far less (bench/whitening_noise.py)
 )
 
-# The shipped model (scripts/ship_model.sh): the robust recipe on a wider network.
+# The robust recipe on a wider network.
 declare(
     "fast-robust-wide", "`fast-robust` on a 128/384/384 network for 24 epochs: more capacity for "
-    "the clean and corrupted images at once: the shipped models/cifar10-fast.keras", base="fast-robust",
+    "the clean and corrupted images at once", base="fast-robust",
     widths=(128, 384, 384),  # 2.5x the convolution work of 64/256/256
     epochs=24,
+)
+
+# What a camera sees (docs/results.md#real-photos): real photos of none of the classes as outliers,
+# scored by energy. Train it on data that holds real photos of the classes too, or it learns the
+# photo source instead of "none of my classes".
+declare(
+    "camera", "`fast` with outlier exposure from real photos (--outliers-data, required) and the "
+    "energy score: 'unknown' for the real things that are none of the classes", base="fast",
+    outliers=0.2, outlier_kind="real",  # a fifth of each batch: outlier photos, uniform target
+    ood_score="energy",      # the best score after outlier exposure on real photos
+)
+
+# The shipped model (scripts/ship_model.sh): the camera recipe on the wide, corruption-robust network.
+declare(
+    "camera-wide", "`camera` on the 128/384/384 network with `fast-robust`'s corruptions for 20 "
+    "epochs: the shipped models/cifar10-fast.keras", base="camera",
+    widths=(128, 384, 384),
+    noise=0.1, contrast=0.3, blur=0.3, whitening_eps=0.1,
+    epochs=20,
 )
 
 # The network and recipe the project was first described with.
