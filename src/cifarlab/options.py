@@ -182,11 +182,15 @@ def _converter(kind):
     return str if kind is typing.Any else kind
 
 
-def argument_kwargs(cls: type, f, default=MISSING) -> dict:
-    """argparse keyword arguments for field `f` of `cls` (its declared default unless given)."""
+DECLARED = object()  # argument_kwargs: the field's declared default
+
+
+def argument_kwargs(cls: type, f, default=DECLARED) -> dict:
+    """argparse keyword arguments for field `f` of `cls` (its declared default unless given;
+    REQUIRED makes it a required option)."""
     meta, kind = f.metadata, base_type(cls, f.name)
-    value = f.default if default is MISSING else default
-    if value is MISSING and f.default_factory is not MISSING:
+    value = f.default if default is DECLARED else default
+    if default is DECLARED and value is MISSING and f.default_factory is not MISSING:
         value = f.default_factory()
     kwargs = dict(dest=f.name, help=meta["help"])
     if value is MISSING:
@@ -231,7 +235,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: Iterable[
     for f in fields(cls):
         if not f.metadata.get("cli", False) or f.name in set(skip):
             continue
-        kwargs = argument_kwargs(cls, f, (defaults or {}).get(f.name, MISSING))
+        kwargs = argument_kwargs(cls, f, (defaults or {}).get(f.name, DECLARED))
         if help_suffix:
             kwargs["help"] += help_suffix(f)
         name = f.metadata["group"]

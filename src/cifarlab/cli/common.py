@@ -24,11 +24,12 @@ class EpilogHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
 
 def add_data_arguments(parser: argparse.ArgumentParser, optional: bool = False) -> None:
     """The `dataset` group: --data, --image-size, --labels, --cache-dir, --no-cache. optional:
-    without --data the command reads DEFAULT_DATASET (--data is parsed as None, so it can tell)."""
+    without --data the command reads DEFAULT_DATASET (--data is parsed as None, so it can tell);
+    otherwise --data is required."""
     def suffix(f) -> str:
         return f" (default: {DEFAULT_DATASET})" if optional and f.name == "data" else ""
 
-    options.add_arguments(parser, DataSource, defaults={"data": None} if optional else None,
+    options.add_arguments(parser, DataSource, defaults={"data": None if optional else options.REQUIRED},
                           help_suffix=suffix)
 
 

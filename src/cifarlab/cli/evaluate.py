@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cifarlab import options
 from cifarlab.cli.common import add_data_arguments, data_source
+from cifarlab.data.source import DATA_OPTIONS
 from cifarlab.errors import CifarlabError
 from cifarlab.evaluation.config import CORRUPTION_OPTIONS, OPEN_SET_OPTIONS, EvaluateConfig
 
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_pos", nargs="?", type=Path, default=None, metavar="MODEL",
                         help="model file (same as --model)")
     add_data_arguments(parser, optional=True)
-    options.add_arguments(parser, EvaluateConfig, skip=CORRUPTION_OPTIONS + OPEN_SET_OPTIONS)
+    options.add_arguments(parser, EvaluateConfig, skip=DATA_OPTIONS + CORRUPTION_OPTIONS + OPEN_SET_OPTIONS)
     others = [f.name for f in fields(EvaluateConfig) if f.name not in CORRUPTION_OPTIONS]
     options.add_arguments(parser.add_argument_group(ROBUSTNESS, ROBUSTNESS_HELP), EvaluateConfig,
                           skip=others)
@@ -51,10 +52,8 @@ def config_from_args(args: argparse.Namespace) -> EvaluateConfig:
     if args.model_pos and args.model and args.model_pos != args.model:
         raise CifarlabError(f"two different models given ({args.model_pos} and --model {args.model}); "
                             "pass only one")
-    source = data_source(args)
-    return options.from_args(EvaluateConfig, args, model=args.model_pos or args.model, data=source.data,
-                             image_size=source.image_size, labels=source.labels,
-                             cache_dir=source.cache_dir, use_cache=source.use_cache)
+    return options.from_args(EvaluateConfig, args, model=args.model_pos or args.model,
+                             data=data_source(args).data)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -25,9 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> config.TrainConfig:
-    return config.from_args(args, data=args.data or "", image_size=args.image_size, labels=args.labels,
-                            cache_dir=args.cache_dir, use_cache=not args.no_cache,
-                            quiet=bool(getattr(args, "quiet", False)))
+    return config.from_args(args, data=args.data, quiet=bool(getattr(args, "quiet", False)))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,12 +1,14 @@
 """`DataSource`: the dataset options every command shares (`--data`, `--image-size`, `--labels`,
-`--cache-dir`, `--no-cache`), declared once, and the dataset they name."""
+`--cache-dir`, `--no-cache`), declared once, and the dataset they name. The settings of `train`
+and `evaluate` inherit them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from cifarlab.options import REQUIRED, Options, at_least, option
+from cifarlab.data.download import DEFAULT_DATASET
+from cifarlab.options import Options, at_least, option
 
 GROUP = "dataset"
 LABEL_SETS = ("fine", "coarse")
@@ -15,7 +17,7 @@ LABEL_SETS = ("fine", "coarse")
 @dataclass
 class DataSource(Options):
     data: str = option(
-        REQUIRED, "dataset: a CIFAR archive (.tar.gz), its extracted folder, an image folder "
+        DEFAULT_DATASET, "dataset: a CIFAR archive (.tar.gz), its extracted folder, an image folder "
                   "ROOT/<class>/<image> (val and test drawn from it, stratified and seeded) or "
                   "ROOT/<train|val|test>/<class>/<image>, or a name: cifar10, cifar100 (the official "
                   "archive, downloaded into the cache on first use)", metavar="SOURCE", group=GROUP)
@@ -36,3 +38,6 @@ class DataSource(Options):
 
         return load_dataset(self.data, image_size=image_size or self.image_size, labels=self.labels,
                             cache_dir=self.cache_dir, use_cache=self.use_cache, **kwargs)
+
+
+DATA_OPTIONS = tuple(f.name for f in fields(DataSource))  # the fields commands inherit with DataSource

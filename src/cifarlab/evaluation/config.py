@@ -6,21 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cifarlab.data.download import DEFAULT_DATASET
+from cifarlab.data.source import DataSource
 from cifarlab.errors import CifarlabError
 from cifarlab.inference.choice import backend_option, model_option
 from cifarlab.inference.rejection import threshold_option
-from cifarlab.options import Options, at_least, option
+from cifarlab.options import at_least, option
 
 CORRUPTION_OPTIONS = ("corruptions", "severities", "corruption_samples", "corruptions_data")
 OPEN_SET_OPTIONS = ("ood", "ood_threshold")
 
 
 @dataclass
-class EvaluateConfig(Options):
-    data: str | Path = option(DEFAULT_DATASET, "dataset source (on the command line: --data, with "
-                                               "the other options of cifarlab.data.source.DataSource)",
-                              cli=False)
+class EvaluateConfig(DataSource):
+    """The dataset options are DataSource's; --image-size defaults to the model's input size."""
+
     model: Path | None = model_option()
     backend: str = backend_option()
     split: str = option("test", "dataset split to evaluate")
@@ -44,10 +43,6 @@ class EvaluateConfig(Options):
                                 "scores how well the open-set score tells them from the split",
                             metavar="PATH")
     ood_threshold: str | float = threshold_option()
-    image_size: int | None = option(None, "dataset decode size; default: the model's input size", cli=False)
-    labels: str = option("fine", "CIFAR-100 label set", cli=False)
-    cache_dir: Path | None = option(None, "decoded-array cache", cli=False)
-    use_cache: bool = option(True, "use the decoded-array cache", cli=False)
     progress: bool = option(True, "progress bars on stderr")
 
     def check(self) -> None:

@@ -17,11 +17,12 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from cifarlab import options
+from cifarlab.data.source import DATA_OPTIONS, DataSource
 from cifarlab.errors import CifarlabError
 from cifarlab.models.layers import LAYER_SETS
 from cifarlab.models.openset import DEFAULT_SCORE, SCORES
 from cifarlab.models.registry import get_entry, model_names
-from cifarlab.options import Options, between, option
+from cifarlab.options import between, option
 from cifarlab.training.pipeline import OUTLIER_KINDS
 from cifarlab.training.recipes import DEFAULT_TRANSFER, TRANSFER_MODES, Recipe, get_recipe, recipes
 from cifarlab.training.run_folder import default_out
@@ -48,15 +49,7 @@ def recipe_field(help: str, unset=NEEDED, **kwargs):
 
 
 @dataclass
-class TrainConfig(Options):
-    # The dataset options (data, image_size, labels, cache) are shared with other commands and
-    # declared in cli/common.py's dataset group.
-    data: str = option("", "dataset source", cli=False)
-    image_size: int | None = option(None, "image side", cli=False)
-    labels: str = option("fine", "CIFAR-100 label set", cli=False)
-    cache_dir: Path | None = option(None, "decoded-array cache", cli=False)
-    use_cache: bool = option(True, "use the decoded-array cache", cli=False)
-
+class TrainConfig(DataSource):
     model: str | None = option(None, "architecture (default: the recipe's; fast)", choices=MODEL_NAMES)
     recipe: str | None = option(None, "named recipe (training/recipes.py; default: the one named like "
                                       "--model, or with --from the --transfer mode)",
@@ -264,7 +257,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One command-line option per TrainConfig field (except those marked cli=False)."""
     recipe_defaults = {f.name: None for f in fields(TrainConfig) if f.metadata.get("recipe")}
     parser.add_argument_group(RECIPE_GROUP, RULE)
-    options.add_arguments(parser, TrainConfig, defaults=recipe_defaults, help_suffix=_recipe_defaults)
+    options.add_arguments(parser, TrainConfig, skip=DATA_OPTIONS, defaults=recipe_defaults,
+                          help_suffix=_recipe_defaults)
 
 
 def from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
@@ -278,7 +272,7 @@ def print_config(config: TrainConfig, chosen: dict | None = None, architecture: 
     sources = config.sources(chosen)
     rows = [(flag, value, sources[name]) for (flag, value, _), name in
             zip(options.describe(resolved), (f.name for f in fields(resolved)))
-            if name not in ("command", "quiet", "use_cache")]
+            if name not in ("command", "quiet", "no_cache")]
     return options.format_description(rows)
 
 
