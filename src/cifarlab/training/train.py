@@ -22,7 +22,7 @@ import numpy as np
 from cifarlab.atomic import write_json_atomic
 from cifarlab.data import Dataset, Split, load_dataset, with_validation
 from cifarlab.errors import CifarlabError
-from cifarlab.models.io import read_metadata, resolve_model_path, save_model_file
+from cifarlab.models.io import save_model_file
 from cifarlab.training import run_folder
 from cifarlab.training.batchnorm import frozen_batchnorm, set_bn_momentum
 from cifarlab.training.calibration import MIN_CALIBRATION_IMAGES, fit_temperature, probability_metrics
@@ -58,16 +58,38 @@ def subset(split: Split, n: int | None, seed: int) -> Split:
     return split.select(index)
 
 
-def adapt_to_data(config: TrainConfig, data: Dataset, architecture: str | None) -> tuple[TrainConfig, dict]:
-    """The resolved config with the small-data values for the options not set by hand (the
-    values recorded in the run folder when resuming), and {field: (value, why)} chosen."""
-    out = config.resolved(architecture).out
-    chosen = run_folder.saved_choices(out) if run_folder.is_resuming(out) else None
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    """A run's every option resolved, with what it was resolved from."""
+
+    cfg: TrainConfig               # every field filled in
+    chosen: dict                   # {field: (value, why)} set by the small-data rule
+    parent: Parent | None          # the --from model
+    data: Dataset | None           # the dataset (None: resolved without data)
+
+
+def resolve(config: TrainConfig, dataset: Dataset | None = None, with_data: bool = True) -> Resolved:
+    """Each option's value, from (first wins) the flag, the small-data rule for this dataset (or
+    the choices recorded in the run folder when resuming), the recipe, the field's off value;
+    transfer recipes take the --from model's architecture. `dataset`: arrays instead of reading
+    `config.data`; with_data=False: without the small-data rule (nothing is read)."""
+    parent = open_parent(config.resolved().from_model) if config.is_transfer else None
+    architecture = parent.meta.model if parent else None
+    if parent:
+        check_image_size(config.image_size, parent)
+    base = config.resolved(architecture)
+    if not with_data:
+        return Resolved(base, {}, parent, None)
+    data = run_folder.load_data(base, dataset, image_size=parent.side if parent else None)
+    if parent and data.image_size != parent.meta.input_size:
+        raise CifarlabError(f"the data's images are {data.image_size[0]}x{data.image_size[1]}, the "
+                            f"model's input {parent.side}x{parent.side}; read them at the model's size")
+    chosen = run_folder.saved_choices(base.out) if run_folder.is_resuming(base.out) else None
     if chosen is None:
         chosen = small_data_defaults(config, len(data.split("train")), data.num_classes,
                                      val_from_train="val" not in data.splits)
-    values = {k: v for k, (v, _) in chosen.items()}
-    return dataclasses.replace(config, **values).resolved(architecture), chosen
+    cfg = dataclasses.replace(config, **{k: v for k, (v, _) in chosen.items()}).resolved(architecture)
+    return Resolved(cfg, chosen, parent, data)
 
 
 def split_data(cfg: TrainConfig, data: Dataset) -> Dataset:
@@ -128,26 +150,13 @@ def outlier_images(cfg: TrainConfig, data: Dataset) -> np.ndarray | None:
     return images
 
 
-def open_data(config: TrainConfig, dataset: Dataset | None, parent: Parent | None) -> Dataset:
-    base = config.resolved(parent.meta.model if parent else None)
-    data = run_folder.load_data(base, dataset, image_size=parent.side if parent else None)
-    if parent and data.image_size != parent.meta.input_size:
-        raise CifarlabError(f"the data's images are {data.image_size[0]}x{data.image_size[1]}, the "
-                            f"model's input {parent.side}x{parent.side}; read them at the model's size")
-    return data
-
-
 def train(config: TrainConfig, extra_callbacks: list | None = None,
           dataset: Dataset | None = None) -> dict:
     """Train (or resume) one run and write its outputs; returns the summary dict.
 
     dataset: use these arrays instead of reading `config.data` (benchmarks)."""
-    parent = None
-    if config.is_transfer:
-        parent = open_parent(config.resolved().from_model)
-        check_image_size(config.image_size, parent)
-    data = open_data(config, dataset, parent)
-    cfg, chosen = adapt_to_data(config, data, parent.meta.model if parent else None)
+    run = resolve(config, dataset)
+    cfg, chosen, parent, data = run.cfg, run.chosen, run.parent, run.data
     data = split_data(cfg, data)
     check_augmentation(cfg, min(data.image_size))
     ckpt_dir, state = run_folder.prepare_out(cfg)
@@ -332,12 +341,6 @@ def describe_run(config: TrainConfig) -> str:
     the small-data rule is applied to that dataset."""
     from cifarlab.training.config import print_config
 
-    architecture = read_metadata(resolve_model_path(config.resolved().from_model or None)).model \
-        if config.is_transfer else None
-    chosen = None
-    if config.data:
-        parent = open_parent(config.resolved().from_model) if config.is_transfer else None
-        data = open_data(config, None, parent)
-        _, chosen = adapt_to_data(config, data, architecture)
-    text = print_config(config, chosen, architecture)
+    run = resolve(config, with_data=bool(config.data))
+    text = print_config(config, run.chosen, run.parent.meta.model if run.parent else None)
     return text if config.data else text + "\n(small-data rule not applied: no --data)"
