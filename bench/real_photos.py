@@ -14,7 +14,11 @@ Per model:
   (`own`) and of every post-hoc score of models/openset.py against CIFAR-10 test and against the
   real in-class photos. Post-hoc statistics: STATISTICS_IMAGES CIFAR-10 training images, fitted
   as `cifarlab train` and bench/open_set.py do.
---tta: also the top-1 of the probabilities averaged over each image and its mirror image.
+- outliers_flagged_at_real_flagged: the share of outliers the model's score flags at the
+  thresholds that flag REAL_FLAGGED of the real in-class photos (a trade-off curve to read;
+  the model's threshold is fitted on validation, never here).
+--tta: also the top-1 of the probabilities, and that curve for the score, averaged over each
+image and its mirror image.
 Writes bench/results/real_photos[-NAME].json and prints one row per model.
 `--quick`: generated data in the same folder layout, an untrained model with the open-set output.
 """
@@ -49,6 +53,7 @@ from _common import CIFAR10_JPEG, TINY_IMAGENET, outlier_split, tiny_image_folde
 DEFAULT_MODEL = Path("models/cifar10-fast.keras")
 STATISTICS_IMAGES = 5000  # CIFAR-10 training images the post-hoc statistics are fitted on
 CONFIDENT = 0.5           # a top probability at least this is "given a class"
+REAL_FLAGGED = (0.05, 0.08, 0.10)  # trade-off: outliers flagged where these shares of real photos are
 QUICK_SPLITS = {"train": 300, "test": 200}
 
 
@@ -106,7 +111,9 @@ def model_outputs(classifier, extractor, images: np.ndarray, tta: bool) -> dict[
     features, logits = outputs_in_batches(extractor, images)
     out = {"probs": probs, "own": own, "features": features, "logits": logits}
     if tta:
-        out["flip_probs"] = (probs + classifier.predict(mirror(images))) / 2
+        flip_probs, flip_own = classifier.predict_scored(mirror(images))
+        out["flip_probs"] = (probs + flip_probs) / 2
+        out["flip_own"] = None if own is None else (own + flip_own) / 2
     return out
 
 
@@ -133,6 +140,15 @@ def classified(out: dict, labels: np.ndarray, rejection) -> dict:
     if "flip_probs" in out:
         result["flip_top1"] = top1(out["flip_probs"], labels)
     return result
+
+
+def trade_off(outs: dict, key: str) -> dict | None:
+    """The share of outliers the score `key` flags at the thresholds that flag REAL_FLAGGED of the
+    real in-class photos (a curve to read, not a threshold to choose: that is fitted on validation)."""
+    inside, outside = outs["real_in_class"].get(key), outs["outliers"].get(key)
+    if inside is None or outside is None:
+        return None
+    return {f"{share:.0%}": float((outside > np.quantile(inside, 1 - share)).mean()) for share in REAL_FLAGGED}
 
 
 def rows(out: dict, mask: np.ndarray) -> dict:
@@ -170,13 +186,15 @@ def measure(path: Path, photos_of, tta: bool) -> dict:
             "outliers": photos.outliers.images}
     outs = {}
     for name, images in sets.items():
-        outs[name] = model_outputs(classifier, extractor, images, tta and name != "outliers")
+        outs[name] = model_outputs(classifier, extractor, images, tta)
         print(f"[{path.name}] {name}: {len(images)} images scored", flush=True)
     scores = {name: post_hoc_scores(out, statistics) for name, out in outs.items()}
     return {"open_set": rejection.describe(), "statistics_images": len(sample),
             "real_in_class": real_section(outs["real_in_class"], photos.real.labels, rejection),
             "cifar_test": classified(outs["cifar_test"], photos.cifar_test.labels, rejection),
-            "held_out_outliers": outlier_section(outs["outliers"], scores, photos.outlier_classes, rejection)}
+            "held_out_outliers": outlier_section(outs["outliers"], scores, photos.outlier_classes, rejection),
+            "outliers_flagged_at_real_flagged": {"own": trade_off(outs, "own"),
+                                                 "own_flip_averaged": trade_off(outs, "flip_own")}}
 
 
 def percent(value: float | None) -> str:
