@@ -39,7 +39,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-import record  # noqa: E402
+import record
+from _common import CIFAR10_JPEG
 from test_cam import (
     SHAPES,
     SIZE,
@@ -52,7 +53,7 @@ from test_cam import (
 
 
 SHIPPED = ROOT / "models" / "cifar10-fast.keras"
-SHARED_CIFAR = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg"
+SHARED_CIFAR = CIFAR10_JPEG
 
 # (name, method, stages, aligned): stages count from the last feature stage (-1). On `fast` at
 # 32 px the stages are 31x31 (stem), 15x15, 7x7 and 3x3; on `baseline` 32, 16, 8 and 4.

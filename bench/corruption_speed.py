@@ -14,16 +14,14 @@ inference comes on top. The machine's load average is recorded: the 2 cores are 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
-from _common import tiny_images  # noqa: E402
+import record
+from _common import CIFAR10_JPEG, tiny_images
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg"
+DEFAULT_DATA = CIFAR10_JPEG
 FULL_IMAGES = 10_000
 
 

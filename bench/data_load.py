@@ -21,12 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
-from _common import tiny_image_folder  # noqa: E402
+import record
+from _common import CIFAR10_JPEG, tiny_image_folder
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg"
+DEFAULT_DATA = CIFAR10_JPEG
 
 CHILD = """
 import json, sys, time

@@ -27,8 +27,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import record  # noqa: E402
+import record
 
 SIZES = (50_000, 500_000)
 QUICK_SIZE = 2_000

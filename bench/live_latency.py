@@ -33,9 +33,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
-from _common import untrained_fast_model  # noqa: E402
+import record
+from _common import untrained_fast_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "models" / "cifar10-fast.keras"
@@ -149,7 +148,6 @@ def main(argv=None) -> int:
     if args.quick:
         args.frames, args.naive_frames = 10, 3
 
-    from cifarlab.inference import open_classifier
     from cifarlab.live.explain import LiveExplainer
     from cifarlab.live.predictor import LivePredictor
     from cifarlab.models.io import load_keras_model

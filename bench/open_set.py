@@ -36,9 +36,8 @@ from cifarlab.training.config import TrainConfig
 from cifarlab.training.openset import STATISTICS_IMAGES, training_features
 from cifarlab.training.train import train
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
-from _common import tiny_dataset  # noqa: E402
+import record
+from _common import CIFAR10_JPEG, tiny_dataset
 
 # Known classes of each split (the rest are unknown): animals and vehicles mixed on both sides.
 SPLITS = {"a": (0, 1, 2, 4, 5, 9), "b": (0, 3, 5, 7, 8, 9)}
@@ -167,7 +166,7 @@ def summary_table(splits: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="../shared/datasets/cifar10-jpeg")
+    parser.add_argument("--data", default=str(CIFAR10_JPEG))
     parser.add_argument("--recipe", default="fast")
     parser.add_argument("--splits", default=",".join(SPLITS), help=f"class splits ({', '.join(SPLITS)})")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -31,9 +30,8 @@ from cifarlab.models.io import load_keras_model
 from cifarlab.training.config import TrainConfig
 from cifarlab.training.train import train
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
-from _common import tiny_image_folder  # noqa: E402
+import record
+from _common import CIFAR10_JPEG, tiny_image_folder
 
 KNOWN = ("airplane", "automobile", "ship")
 PER_CLASS = (10, 20, 50)
@@ -69,7 +67,7 @@ def measure(data_folder: Path, test, out: Path, parent: Path | None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path("../shared/datasets/cifar10-jpeg"))
+    parser.add_argument("--data", type=Path, default=CIFAR10_JPEG)
     record.add_quick_option(parser)
     args = parser.parse_args()
     run = record.begin(args.quick)

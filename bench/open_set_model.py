@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
@@ -28,9 +27,8 @@ from cifarlab.export.core import ExportConfig, export_model
 from cifarlab.inference import open_classifier
 from cifarlab.inference.rejection import rejection_for
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
-from _common import tiny_image_folder  # noqa: E402
+import record
+from _common import CIFAR10_JPEG, tiny_image_folder
 from open_set import far_sets  # noqa: E402
 
 AGREEMENT_IMAGES = 2000  # test images in the export agreement sample (plus the far sets)
@@ -73,7 +71,7 @@ def export_agreement(model: Path, calibration: str, samples: dict[str, np.ndarra
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path("models/cifar10-fast.keras"))
-    parser.add_argument("--data", default="../shared/datasets/cifar10-jpeg")
+    parser.add_argument("--data", default=str(CIFAR10_JPEG))
     parser.add_argument("--calibration-data", default=None,
                         help="int8 calibration images (default: DATA/train, never the test split)")
     parser.add_argument("--samples", type=int, default=ExportConfig.samples,

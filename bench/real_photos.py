@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +45,8 @@ from cifarlab.models.io import read_metadata
 from cifarlab.training.calibration import outputs_in_batches
 from cifarlab.training.openset import training_features
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
-from _common import CIFAR10_JPEG, TINY_IMAGENET, outlier_split, tiny_image_folder, untrained_fast_model  # noqa: E402
+import record
+from _common import CIFAR10_JPEG, TINY_IMAGENET, outlier_split, tiny_image_folder, untrained_fast_model
 
 DEFAULT_MODEL = Path("models/cifar10-fast.keras")
 STATISTICS_IMAGES = 5000  # CIFAR-10 training images the post-hoc statistics are fitted on

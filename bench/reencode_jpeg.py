@@ -13,7 +13,6 @@ originals. Writes bench/results/reencode_jpeg-TARGETNAME.json (what was made, ho
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,9 +22,8 @@ from tqdm import tqdm
 
 from cifarlab.atomic import write_atomic
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
-from _common import tiny_image_folder  # noqa: E402
+import record
+from _common import tiny_image_folder
 
 
 def reencode(source: Path, target: Path, quality: int) -> int:

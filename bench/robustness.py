@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,9 +22,8 @@ from pathlib import Path
 from cifarlab.data import CIFAR10_CLASSES
 from cifarlab.evaluation.run import EvaluateConfig, evaluate
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
-from _common import tiny_image_folder, untrained_fast_model  # noqa: E402
+import record
+from _common import CIFAR10_JPEG, tiny_image_folder, untrained_fast_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "models" / "cifar10-fast.keras"
@@ -58,7 +56,7 @@ def quick_setup(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "cifar10-jpeg"))
+    parser.add_argument("--data", default=str(CIFAR10_JPEG))
     parser.add_argument("--model", type=named_path, action="append", metavar="NAME=PATH")
     parser.add_argument("--minutes", type=named_path, action="append", default=[], metavar="NAME=M",
                         help="training minutes of a model without a summary.json beside it")

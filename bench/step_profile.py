@@ -25,9 +25,7 @@ import fnmatch
 import functools
 import itertools
 import statistics
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -40,9 +38,8 @@ from cifarlab.training.optim import make_optimizer
 from cifarlab.training.pipeline import Augment, train_dataset
 from cifarlab.training.precision import POLICIES
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
-from _common import tiny_images  # noqa: E402
+import record
+from _common import tiny_images
 from train_throughput import time_steps  # noqa: E402
 
 CLASSES = 10

@@ -37,8 +37,7 @@ from cifarlab.live.demo import DemoSource  # noqa: E402
 from cifarlab.live.teach import DEFAULT_TRAIN_COMMAND  # noqa: E402
 from cifarlab.models.io import default_model_path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
+import record
 
 GOAL_S = 30.0
 CLASSES = ("circle", "square", "background")

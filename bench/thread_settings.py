@@ -15,10 +15,8 @@ import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
+import record
 
 SETTINGS = [(0, 0), (2, 1), (1, 2), (2, 2), (1, 1)]
 

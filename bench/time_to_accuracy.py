@@ -34,9 +34,8 @@ from cifarlab.models.openset import without_ood_score
 from cifarlab.training import config as train_config
 from cifarlab.training.train import train
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
-from _common import save_plot, tiny_dataset, tiny_images  # noqa: E402
+import record
+from _common import CIFAR10_JPEG, save_plot, tiny_dataset, tiny_images
 from step_profile import conv_only_rate  # noqa: E402
 
 REFERENCE_CONV_RATE = 1401.0  # images/s: the low end of the reference machine's conv-only rate (1,401-1,572)
@@ -120,7 +119,7 @@ def plot(records: list[dict], title: str, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="../shared/datasets/cifar10-jpeg")
+    parser.add_argument("--data", default=str(CIFAR10_JPEG))
     parser.add_argument("--name", default=None, help="result name (default: the recipe or model name)")
     parser.add_argument("--eval-every", type=int, default=1, metavar="N",
                         help="measure test accuracy every N epochs (and after the last)")

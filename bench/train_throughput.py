@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -31,9 +29,8 @@ from cifarlab.training.pipeline import Augment, train_dataset
 from cifarlab.training.precision import POLICIES
 from cifarlab.training.optim import make_optimizer
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
-from _common import tiny_images  # noqa: E402
+import record
+from _common import CIFAR10_JPEG, tiny_images
 
 BASE = "baseline/float32"  # the variant every ratio is taken to
 
@@ -82,7 +79,7 @@ def summary(rates: dict[str, list[float]], args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="../shared/datasets/cifar10-jpeg")
+    parser.add_argument("--data", default=str(CIFAR10_JPEG))
     parser.add_argument("--steps", type=int, default=200, help="timed steps per variant (split over rounds)")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=10)

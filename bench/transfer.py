@@ -44,9 +44,8 @@ from cifarlab.training import start as start_module
 from cifarlab.training.config import TrainConfig
 from cifarlab.training.train import train
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
-from _common import save_plot, tiny_dataset  # noqa: E402
+import record
+from _common import CIFAR10_JPEG, OUTLIER_CLASSES, save_plot, tiny_dataset
 BASE = ("airplane", "automobile", "bird", "cat", "deer")
 NEW = ("dog", "frog", "horse", "ship", "truck")
 MODES = ("scratch", "head", "finetune")
@@ -140,7 +139,7 @@ def plot(results: list[dict], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="../shared/datasets/cifar10-jpeg")
+    parser.add_argument("--data", default=str(CIFAR10_JPEG))
     parser.add_argument("--k", default="10,25,50,100", help="training images per class, comma-separated")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--seed", type=int, default=0)
@@ -153,7 +152,7 @@ def main() -> None:
                         "5 base classes) or a .keras model trained on CIFAR-10")
     parser.add_argument("--backbone-epochs", type=int, default=None,
                         help="epochs of the backbone's recipe (default: the recipe's)")
-    parser.add_argument("--other-data", default="../shared/datasets/tinyimagenet-subsets/other-classes",
+    parser.add_argument("--other-data", default=str(OUTLIER_CLASSES),
                         help="with a .keras --parent: ROOT/<class>/<image> of classes none of its own")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                         help="a numeric training option of the --from runs, e.g. clip_norm=0")

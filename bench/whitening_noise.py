@@ -26,8 +26,8 @@ from cifarlab.data import load_dataset  # noqa: E402
 from cifarlab.data.stats import channel_stats  # noqa: E402
 from cifarlab.models.fast import WHITENING_PATCH, whitening_kernel  # noqa: E402
 
-import record  # noqa: E402
-from _common import tiny_images  # noqa: E402
+import record
+from _common import CIFAR10_JPEG, tiny_images
 
 EPS = (5e-4, 1e-2, 1e-1, 1.0)
 SIGMAS = (0.04, 0.10)  # gaussian_noise severity 1 and 5, on the 0..1 scale
@@ -48,7 +48,7 @@ def power(x: np.ndarray, kernel: np.ndarray | None) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "cifar10-jpeg"))
+    parser.add_argument("--data", default=str(CIFAR10_JPEG))
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=None, help="default: bench/results/whitening_noise.json")
     record.add_quick_option(parser)
