@@ -17,11 +17,11 @@ import pytest
 from helpers.images import SHAPE_CLASSES, shapes_images
 
 from cifarlab.cli.main import main
-from cifarlab.errors import CifarlabError
 from cifarlab.inference import open_classifier
 from cifarlab.live.capture import EndOfStream, SourceLost, VideoSource
 from cifarlab.live.predictor import UNCERTAIN, LivePredictor
-from cifarlab.live.roi import centered_square, clamp_roi, crop_for_model, parse_roi, scale_roi
+from cifarlab.live.config import roi_problem
+from cifarlab.live.roi import centered_square, clamp_roi, crop_for_model, scale_roi
 
 FRAME_W, FRAME_H = 320, 240
 
@@ -212,9 +212,8 @@ def test_crop_equals_convert_then_resize():
 
 def test_roi_helpers():
     assert centered_square((720, 1280, 3), 0.5) == (460, 180, 360, 360)
-    assert parse_roi("10,20,100,50") == (10, 20, 100, 50)
-    with pytest.raises(CifarlabError):
-        parse_roi("10,20,-5,50")
+    assert roi_problem((10, 20, 100, 50)) is None
+    assert "w, h at least 8" in roi_problem((10, 20, -5, 50))
     assert clamp_roi((300, 200, 100, 100), (240, 320)) == (220, 140, 100, 100)
     bigger = scale_roi((100, 60, 120, 120), 1.5, (240, 320))
     assert bigger[2] == bigger[3] == 180 and bigger[:2] == (70, 30)

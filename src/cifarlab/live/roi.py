@@ -6,21 +6,9 @@ import cv2
 import numpy as np
 
 from cifarlab.data.images import resize_rgb
-from cifarlab.errors import CifarlabError
 
 Roi = tuple[int, int, int, int]  # x, y, w, h
 MIN_SIDE = 8
-
-
-def parse_roi(text: str) -> Roi:
-    """'x,y,w,h' (pixels) -> tuple, or a CifarlabError saying what is wrong."""
-    try:
-        x, y, w, h = (int(v) for v in text.split(","))
-    except ValueError:
-        raise CifarlabError(f"--roi must be x,y,w,h in pixels (e.g. 100,50,200,200), got {text!r}") from None
-    if w < MIN_SIDE or h < MIN_SIDE or x < 0 or y < 0:
-        raise CifarlabError(f"--roi {text}: x and y must be >= 0 and w, h at least {MIN_SIDE}")
-    return x, y, w, h
 
 
 def centered_square(frame_shape: tuple[int, ...], fraction: float) -> Roi:

@@ -97,7 +97,7 @@ def describe(record: OpenSet, val: Split | None = None) -> str:
 
 
 def attach_to_file(model_path, data, out=None, score: str = DEFAULT_SCORE, keep: float = DEFAULT_KEEP,
-                   val_fraction: float | None = None, seed: int | None = None, bank_size: int = KNN_BANK):
+                   val_fraction: float | None = None, bank_size: int = KNN_BANK):
     """`cifarlab openset`: add (or refit) the open-set output of an existing `.keras` model file
     from `data` (a `Dataset` read at the model's input size), written atomically to `out`
     (default: in place). The threshold is fitted on the data's val split, else on the share of
@@ -114,7 +114,7 @@ def attach_to_file(model_path, data, out=None, score: str = DEFAULT_SCORE, keep:
         raise CifarlabError(f"--data has classes {', '.join(data.class_names[:6])}..., the model "
                             f"{', '.join(meta.class_names[:6])}...; pass the data the model was trained on")
     fraction = val_fraction if val_fraction is not None else meta.recipe.get("val_fraction", 0.02)
-    seed = seed if seed is not None else int(meta.recipe.get("seed", 0))
+    seed = int(meta.recipe.get("seed", 0))
     data = with_validation(data, fraction or 0.0, seed)
     scored, record = add_open_set(model, data.split("train"), data.splits.get("val"),
                                   meta.num_classes, score, keep, seed, bank_size)
