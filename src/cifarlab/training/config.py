@@ -149,9 +149,9 @@ class TrainConfig(DataSource):
     whitening_eps: float | None = recipe_field("added to the patch variances before whitening; larger "
                                          "values amplify high-frequency noise less", models=("fast",))
     layers: str | None = recipe_field("normalisation + activation layers (models/layers.py): fused = "
-                                      "fused BatchNorm + GELU, keras = Keras's own (models trained "
-                                      "before), fused-relu, fused-gelu-sigmoid (baseline: the "
-                                      "BatchNorm only)", choices=LAYER_SET_NAMES,
+                                      "fused BatchNorm + GELU, keras = Keras's BatchNormalization + "
+                                      "GELU layers, fused-relu, fused-gelu-sigmoid (baseline: "
+                                      "the BatchNorm only)", choices=LAYER_SET_NAMES,
                                       models=("fast", "baseline"), unset="fused")
     dropout: float | None = recipe_field("dropout rate of the first block (later blocks +0.05, +0.1)",
                                    models=("baseline",))
