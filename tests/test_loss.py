@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -40,7 +42,9 @@ def test_a_logit_norm_run_trains_and_its_checkpoint_reloads_with_the_loss(shapes
     out = tmp_path / "run"
     train(TrainConfig(data=str(shapes_folder), model="fast", widths=(8, 16, 16), epochs=1, batch_size=32,
                       image_size=32, logit_norm=0.04, label_smoothing=0.0, quiet=True, out=out))
-    summary = (out / "summary.json").read_text()
-    assert "accuracy" in summary
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs_run"] == 1 and summary["rollbacks"] == []
+    assert 0.0 <= summary["val_metrics"]["accuracy"] <= 1.0
+    assert np.isfinite(np.genfromtxt(out / "log.csv", delimiter=",", names=True)["loss"]).all()
     checkpoint = keras.saving.load_model(out / "checkpoint" / "last.keras", safe_mode=True)
     assert isinstance(checkpoint.loss, LogitNormLoss) and checkpoint.loss.temperature == 0.04
