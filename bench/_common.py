@@ -25,11 +25,12 @@ def outlier_split(root: str | Path = OUTLIER_CLASSES) -> tuple[list[str], list[s
             [n for i, n in enumerate(names) if not i % HELD_OUT_EVERY])
 
 
-def outlier_training_folder(root: str | Path, dest: str | Path) -> Path:
+def outlier_training_folder(root: str | Path, dest: str | Path, held_out: bool = False) -> Path:
     """DEST/<class> symlinks to ROOT's train classes of `outlier_split` only (made if missing), for
-    `cifarlab train --outliers-data DEST`; an entry of DEST that is not one of them is an error."""
+    `cifarlab train --outliers-data DEST`; `held_out`: to its held-out classes instead (for
+    `cifarlab evaluate --ood DEST`). An entry of DEST that is not one of them is an error."""
     root, dest = Path(root).resolve(), Path(dest)
-    train, _ = outlier_split(root)
+    train = outlier_split(root)[1 if held_out else 0]
     dest.mkdir(parents=True, exist_ok=True)
     stray = sorted(p.name for p in dest.iterdir() if p.name not in train or p.resolve() != root / p.name)
     if stray:

@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=named_path, action="append", default=[], metavar="NAME=M",
                         help="training minutes of a model without a summary.json beside it")
     parser.add_argument("--corruptions", default="all")
+    parser.add_argument("--ood", nargs="+", default=[], metavar="PATH",
+                        help="outside images for the report's open-set section (as cifarlab evaluate --ood)")
     parser.add_argument("--samples", type=int, default=None, help="images per cell (default: all 10,000)")
     parser.add_argument("--out", type=Path, default=None, help="default: bench/results/robustness.json")
     parser.add_argument("--report", type=Path, default=None, metavar="DIR",
@@ -79,7 +81,8 @@ def main() -> None:
         started = time.perf_counter()
         report = args.report or Path("runs") / f"bench-robustness-{name}"
         result = evaluate(EvaluateConfig(data=args.data, model=path, out=report,
-                                         corruptions=args.corruptions, corruption_samples=args.samples))
+                                         corruptions=args.corruptions, corruption_samples=args.samples,
+                                         ood=args.ood))
         section = result.metrics["corruptions"]
         rows[name] = {
             "model": str(path), "train_minutes": training_minutes(path, given, name),
