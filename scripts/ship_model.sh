@@ -22,6 +22,7 @@ if [[ ! -f $RUN/model.keras ]]; then
     --seed 0 --precision bfloat16 --out "$RUN" "$@"
 fi
 cp "$RUN/model.keras" models/cifar10-fast.keras
+cp "$RUN/log.csv" "bench/results/$RECIPE-log.csv"   # scripts/readme_pictures.sh draws it
 python bench/robustness.py --data ../shared/datasets/cifar10-jpeg --model shipped-full=models/cifar10-fast.keras \
   --out "bench/results/robustness-$RECIPE.json" --report models/cifar10-fast-report \
   --ood runs/data/outliers-held-out
