@@ -148,3 +148,19 @@ def test_help_documents_exit_codes(capsys):
         main(["predict", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "1 if any input failed" in text
+
+
+def test_folders_are_searched_through_symlinked_folders_once_and_any_extension_case(tmp_path):
+    from cifarlab.data.files import gather_inputs
+
+    real = tmp_path / "real" / "cats"
+    real.mkdir(parents=True)
+    for name in ("a.JPEG", "b.png", ".hidden.png", "notes.txt"):
+        (real / name).write_bytes(b"x")
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "cats").symlink_to(real, target_is_directory=True)
+    (linked / "cats-again").symlink_to(real, target_is_directory=True)
+    (real / "loop").symlink_to(tmp_path / "real", target_is_directory=True)
+    found = [path for path, error in gather_inputs([linked]) if error is None]
+    assert sorted(p.name for p in found) == ["a.JPEG", "b.png"]

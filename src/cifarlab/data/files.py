@@ -23,9 +23,15 @@ def _is_image_name(path: Path) -> bool:
 
 
 def find_image_files(folder: Path) -> list[Path]:
-    """Every image file under `folder`, recursively, skipping hidden files and folders; sorted."""
-    found = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
+    """Every image file under `folder`, recursively (through symlinked folders, each real folder
+    once), skipping hidden files and folders; sorted."""
+    found, visited = [], set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in visited:  # a link back up the tree, or a second link to one folder
+            dirs[:] = []
+            continue
+        visited.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(root) / f for f in files if _is_image_name(Path(f))]
     return sorted(found)
