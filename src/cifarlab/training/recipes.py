@@ -94,10 +94,10 @@ declare(
     whitening_eps=0.1,       # the stem amplifies pixel noise far less (bench/whitening_noise.py)
 )
 
-# The robust recipe on a wider network.
+# The shipped model (scripts/ship_model.sh): the robust recipe on a wider network.
 declare(
     "fast-robust-wide", "`fast-robust` on a 128/384/384 network for 24 epochs: more capacity for "
-    "the clean and corrupted images at once", base="fast-robust",
+    "the clean and corrupted images at once: the shipped models/cifar10-fast.keras", base="fast-robust",
     widths=(128, 384, 384),  # 2.5x the convolution work of 64/256/256
     epochs=24,
 )
@@ -112,10 +112,10 @@ declare(
     ood_score="energy",      # the best score after outlier exposure on real photos
 )
 
-# The shipped model (scripts/ship_model.sh): the camera recipe on the wide, corruption-robust network.
+# The camera recipe on the wide, corruption-robust network (docs/results.md#the-camera-wide-model).
 declare(
     "camera-wide", "`camera` on the 128/384/384 network with `fast-robust`'s corruptions for 20 "
-    "epochs: the shipped models/cifar10-fast.keras", base="camera",
+    "epochs", base="camera",
     widths=(128, 384, 384),
     noise=0.1, contrast=0.3, blur=0.3, whitening_eps=0.1,
     epochs=20,
