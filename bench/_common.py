@@ -64,7 +64,7 @@ def camera_training_folder(dest: str | Path, cifar: str | Path = CIFAR10_JPEG,
         photos = sorted((real / cls).iterdir()) if (real / cls).is_dir() else []
         for i, f in enumerate(photos):
             names = ([f"val/{cls}/tin_{f.name}"] if i % REAL_VAL_EVERY == 0 else
-                     [f"train/{cls}/tin{copy}_{f.name}" for copy in "abc"[:REAL_COPIES]])
+                     [f"train/{cls}/tin{copy}_{f.name}" for copy in range(REAL_COPIES)])
             for name in names:
                 (dest / name).symlink_to(f)
     (dest / "test").symlink_to(cifar / "test", target_is_directory=True)

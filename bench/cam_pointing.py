@@ -53,7 +53,6 @@ from test_cam import (
 
 
 SHIPPED = ROOT / "models" / "cifar10-fast.keras"
-SHARED_CIFAR = CIFAR10_JPEG
 
 # (name, method, stages, aligned): stages count from the last feature stage (-1). On `fast` at
 # 32 px the stages are 31x31 (stem), 15x15, 7x7 and 3x3; on `baseline` 32, 16, 8 and 4.
@@ -198,7 +197,7 @@ def main(argv=None) -> int:
                         help="its Flatten head learns each object position apart: it needs more data")
     parser.add_argument("--baseline-epochs", type=int, default=10)
     parser.add_argument("--model", type=Path, default=SHIPPED)
-    parser.add_argument("--cifar", type=Path, default=SHARED_CIFAR)
+    parser.add_argument("--cifar", type=Path, default=CIFAR10_JPEG)
     parser.add_argument("--cifar-images", type=int, default=20, help="per class")
     parser.add_argument("--single-runs", type=int, default=30)
     parser.add_argument("--batch-runs", type=int, default=3)

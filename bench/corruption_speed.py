@@ -21,14 +21,13 @@ import record
 from _common import CIFAR10_JPEG, tiny_images
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = CIFAR10_JPEG
 FULL_IMAGES = 10_000
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset source")
+    parser.add_argument("--data", type=Path, default=CIFAR10_JPEG, help="dataset source")
     parser.add_argument("--images", type=int, default=2000, help="test images to corrupt")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None,

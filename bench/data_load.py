@@ -25,7 +25,6 @@ import record
 from _common import CIFAR10_JPEG, tiny_image_folder
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = CIFAR10_JPEG
 
 CHILD = """
 import json, sys, time
@@ -41,7 +40,7 @@ print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "cache": d.cache}))
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset source")
+    parser.add_argument("--data", type=Path, default=CIFAR10_JPEG, help="dataset source")
     parser.add_argument("--repeat", type=int, default=3,
                         help="cached loads to time (same process and fresh processes each)")
     parser.add_argument("--out", type=Path, default=None,

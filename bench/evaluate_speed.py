@@ -28,7 +28,6 @@ import record
 from _common import CIFAR10_JPEG, tiny_image_folder, untrained_fast_model
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = CIFAR10_JPEG
 TARGET_S = 30.0
 
 
@@ -38,7 +37,7 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=None,
                         help="model file (default: $CIFARLAB_MODEL or the shipped model; else an "
                              "untrained `fast` model)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset source")
+    parser.add_argument("--data", type=Path, default=CIFAR10_JPEG, help="dataset source")
     parser.add_argument("--split", default="test")
     parser.add_argument("--tta", action="store_true", help="time with mirror test-time augmentation")
     parser.add_argument("--repeat", type=int, default=2,
