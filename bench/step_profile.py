@@ -1,7 +1,7 @@
 """Where a training step's time goes: the `fast` and `baseline` steps taken apart, in one run.
 
     python bench/step_profile.py             # on a machine doing nothing else
-    python bench/step_profile.py --quick     # 1 step at batch 8 with narrow widths: does it run?
+    python bench/step_profile.py --quick     # 1 step at batch 8, narrow widths, one variant of each kind
 
 Each "twin" variant is a training step of the network's own layer shapes at batch 1024 in mixed
 bfloat16 with SGD (Nesterov momentum 0.85) on one fixed random batch, built by the registered
@@ -63,6 +63,8 @@ FAST_TWINS = [("none", "none"), ("keras-bn", "none"), ("fused-bn", "none"),
               ("keras-bn", "keras-gelu"), ("fused-bn", "relu"), ("fused-bn", "keras-gelu"),
               ("fused-bn", "gelu"), ("fused-bn", "gelu-sigmoid")]
 BASELINE_TWINS = [("none", "none"), ("keras-bn", "none"), ("fused-bn", "none")]  # its ReLUs stay
+# --quick builds one variant of each kind: each builder and both networks run, in seconds.
+QUICK_VARIANTS = ("fast/conv-only", "fast/fused-bn+gelu", "fast/real-fused", "baseline/real-keras")
 
 
 def twin_name(preset: str, norm: str, activation: str) -> str:
@@ -185,6 +187,7 @@ def main() -> None:
     if args.quick:
         args.batch_size, args.steps, args.rounds, args.warmup, args.images = 8, 1, 1, 1, 64
         widths, real_batch = (8, 16, 16), {"fast": 8, "baseline": 8}
+        args.variants = QUICK_VARIANTS if args.variants == ["*"] else args.variants
     images, labels = tiny_images(max(args.images, args.batch_size), CLASSES)
     settings = {**{k: v for k, v in vars(args).items() if k not in ("quick", "name")}, "policy": POLICY,
                 "widths": widths or "recipe", "optimizer (twins)": "SGD nesterov momentum 0.85"}

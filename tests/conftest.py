@@ -30,6 +30,19 @@ def shared_cifar() -> Path:
 
 
 @pytest.fixture(scope="session")
+def cifar_sample(shared_cifar, tmp_path_factory) -> Path:
+    """ROOT/<train|test>/<class>/: the first 300 training and 100 test images of each class of the
+    shared copy (symlinks): CIFAR-10 photos that decode in a second."""
+    root = tmp_path_factory.mktemp("cifar-sample")
+    for split, count in (("train", 300), ("test", 100)):
+        for folder in sorted(p for p in (shared_cifar / split).iterdir() if p.is_dir()):
+            (root / split / folder.name).mkdir(parents=True)
+            for image in sorted(folder.iterdir())[:count]:
+                (root / split / folder.name / image.name).symlink_to(image)
+    return root
+
+
+@pytest.fixture(scope="session")
 def shapes_folder(tmp_path_factory) -> Path:
     return write_image_folder(tmp_path_factory.mktemp("shapes"), {"train": 300, "test": 90})
 

@@ -208,15 +208,16 @@ def seed_folder(root: Path, counts: dict[str, int]) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in root.rglob("*.png")}
 
 
-def start_live(env, tmp_path: Path, *args: str, size: tuple[int, int] = (TW, TH)):
-    """`cifarlab live` on the demo source in a window of `size`: (process, lines, window, geometry).
+def start_live(env, tmp_path: Path, *args: str, size: tuple[int, int] = (TW, TH), source: str = "demo"):
+    """`cifarlab live` on `source` (the demo, or a video of frames of `size`) in a window of `size`:
+    (process, lines, window, geometry).
 
     Under Xvfb on a loaded machine, OpenCV's Qt maps a window now and then and never paints it
     (all black, also after a fresh Expose, while the app runs and reads keys; a bare
     namedWindow + imshow loop does the same, with any window flags and QT_X11_NO_MITSHM): then
     the app is started again, up to START_ATTEMPTS times, and a later window must paint."""
     for attempt in range(1, START_ATTEMPTS + 1):
-        proc, lines, wid, geometry = open_live(env, tmp_path, *args, size=size)
+        proc, lines, wid, geometry = open_live(env, tmp_path, *args, size=size, source=source)
         first, brightest = retake(env, tmp_path / "first.png", geometry, np.max, 0)  # a demo frame is never black
         if brightest > 0:
             return proc, lines, wid, geometry
@@ -227,10 +228,10 @@ def start_live(env, tmp_path: Path, *args: str, size: tuple[int, int] = (TW, TH)
     raise AssertionError(f"the window never painted in {START_ATTEMPTS} starts: {state}")
 
 
-def open_live(env, tmp_path: Path, *args: str, size: tuple[int, int]):
+def open_live(env, tmp_path: Path, *args: str, size: tuple[int, int], source: str):
+    demo_size = ["--width", str(size[0]), "--height", str(size[1])] if source == "demo" else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cifarlab.cli.main", "live", "--source", "demo", "--width", str(size[0]),
-         "--height", str(size[1]), *args],
+        [sys.executable, "-m", "cifarlab.cli.main", "live", "--source", source, *demo_size, *args],
         env=env, stdout=subprocess.PIPE, stderr=(tmp_path / "stderr.txt").open("w"), text=True,
         cwd=tmp_path)
     lines = Lines(proc.stdout)

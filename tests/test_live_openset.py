@@ -8,15 +8,13 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from test_live_gui import TOOLS, Lines, screenshot, text_score, xdotool
+from test_live_gui import TOOLS, screenshot, start_live, text_score, xdotool
 from test_live_gui import display  # noqa: F401 - the Xvfb fixture
 
 from cifarlab.cli.main import main
@@ -240,18 +238,10 @@ def label_pixels(shot: np.ndarray, scale: float, thickness: int) -> np.ndarray:
 def test_window_shows_grey_unknown(display, open_model, tmp_path):  # noqa: F811 - the fixture
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "TF_CPP_MIN_LOG_LEVEL": "2"}
     video = write_noise_video(tmp_path / "noise.mp4")
-    proc = subprocess.Popen([sys.executable, "-m", "cifarlab.cli.main", "live", "--model",
-                             str(open_model), "--source", str(video), "--loop"],
-                            env=env, stdout=subprocess.PIPE, text=True, cwd=tmp_path,
-                            stderr=(tmp_path / "stderr.txt").open("w"))
-    lines = Lines(proc.stdout)
     _, scale, thick, _ = metrics(GH, GW)
+    proc, lines, wid, geometry = start_live(env, tmp_path, "--model", str(open_model), "--loop",
+                                            size=(GW, GH), source=str(video))
     try:
-        lines.wait_for("window: ready", 120)
-        wid = xdotool(env, "search", "--sync", "--onlyvisible", "--name", "^cifarlab live$").split()[-1]
-        geometry = {k: int(v) for k, v in (kv.split("=") for kv in
-                    xdotool(env, "getwindowgeometry", "--shell", wid).split() if "=" in kv)
-                    if k in ("X", "Y", "WIDTH", "HEIGHT")}
         shot = wait_for_box(env, tmp_path, geometry, NEUTRAL, "unknown")
         assert (roi_edge_pixels(shot) == NEUTRAL).all(axis=1).mean() > 0.9, "grey region box missing"
         assert text_score(shot, UNKNOWN, scale * 1.4, thick + 1) > 0.8

@@ -94,6 +94,25 @@ def test_openset_command_refuses_data_of_other_classes(tiny_model, tmp_path, cap
     assert (tmp_path / "model.keras").read_bytes() == before
 
 
+def test_openset_command_takes_photos_of_some_of_the_classes(tiny_model, tmp_path, capsys):
+    from helpers.images import write_flat
+
+    from cifarlab.data import load_dataset
+    from cifarlab.training.openset import in_model_classes
+
+    some = write_flat(tmp_path / "some", {"triangle": 20, "circle": 20})
+    data = load_dataset(some, image_size=32, cache_dir=tmp_path / "c")
+    relabelled = in_model_classes(data, ["circle", "square", "triangle"])
+    assert relabelled.class_names == ["circle", "square", "triangle"]
+    for name, split in data.splits.items():
+        assert [relabelled.class_names[i] for i in relabelled.splits[name].labels] == \
+            [data.class_names[i] for i in split.labels]
+    path = shutil.copy(tiny_model, tmp_path / "model.keras")
+    assert main(["openset", "--model", str(path), "--data", str(some), "--score", "energy"]) == 0
+    meta = read_metadata(path)
+    assert meta.open_set.score == "energy" and list(meta.class_names) == ["circle", "square", "triangle"]
+
+
 def test_model_without_the_score_runs_and_says_how_to_add_it(tiny_model):
     classifier = open_classifier(tiny_model, "keras")
     lines = []

@@ -101,13 +101,13 @@ def test_train_on_shapes_folder(shapes_folder, tmp_path, model, options):
     ("fast", 32, dict(limit_train=2048, batch_size=128, lr=0.2, warmup_epochs=0.5, epochs=2), 0.32),
 ])
 @pytest.mark.slow
-def test_short_run_on_cifar10_subset_beats_chance(shared_cifar, tmp_path, model, image_size, options,
+def test_short_run_on_cifar10_subset_beats_chance(cifar_sample, tmp_path, model, image_size, options,
                                                   at_least):
     out = tmp_path / model
-    summary = train(TrainConfig(data=str(shared_cifar), model=model, out=out, image_size=image_size,
-                                val_fraction=0.01, quiet=True, **options))
+    summary = train(TrainConfig(data=str(cifar_sample), model=model, out=out, image_size=image_size,
+                                val_fraction=0.1, quiet=True, **options))
     assert summary["train_images"] == options["limit_train"] and summary["epochs_run"] == options["epochs"]
-    accuracy = accuracy_on_test_split(out / "model.keras", shared_cifar, image_size, limit=1000)
+    accuracy = accuracy_on_test_split(out / "model.keras", cifar_sample, image_size)
     print(f"{model}: test accuracy {accuracy:.3f}")
     assert accuracy > at_least, accuracy
     assert read_metadata(out / "model.keras").val_metrics["accuracy"] > at_least - 0.05

@@ -31,14 +31,28 @@ def assert_same_weights(a: list[np.ndarray], b: list[np.ndarray], atol: float = 
         np.testing.assert_allclose(x, y, rtol=0, atol=atol)
 
 
+# seed: dropout RNG and callback state; fast: lookahead averages mid-period (8 steps/epoch, k=5).
+RUN = dict(epochs=3, seed=3, **QUICK)
+
+
+@pytest.fixture(scope="module")
+def reference_runs(shapes_folder, tmp_path_factory):
+    """`reference_runs(model)`: the folder of one uninterrupted RUN of `model`, trained once."""
+    runs = {}
+
+    def run_of(model: str):
+        if model not in runs:
+            runs[model] = tmp_path_factory.mktemp(f"reference-{model}")
+            train(TrainConfig(data=str(shapes_folder), model=model, out=runs[model], **RUN))
+        return runs[model]
+    return run_of
+
+
 @pytest.mark.parametrize("model", ["fast", "baseline"])  # baseline has dropout: its RNG must replay too
 @pytest.mark.slow
-def test_same_config_twice_gives_identical_weights(shapes_folder, tmp_path, model):
-    runs = []
-    for name in ("a", "b"):
-        train(TrainConfig(data=str(shapes_folder), model=model, out=tmp_path / name, epochs=2, **QUICK))
-        runs.append(weights(tmp_path / name / "model.keras"))
-    assert_same_weights(*runs)
+def test_same_config_twice_gives_identical_weights(shapes_folder, tmp_path, model, reference_runs):
+    train(TrainConfig(data=str(shapes_folder), model=model, out=tmp_path / "again", **RUN))
+    assert_same_weights(weights(reference_runs(model) / "model.keras"), weights(tmp_path / "again" / "model.keras"))
 
 
 def read_epoch(run) -> int:
@@ -48,18 +62,14 @@ def read_epoch(run) -> int:
         return 0
 
 
-# seed: dropout RNG and callback state; fast: lookahead averages mid-period (8 steps/epoch, k=5).
 @pytest.mark.parametrize("model", ["baseline", "fast"])
 @pytest.mark.slow
-def test_resume_after_kill_9_matches_an_uninterrupted_run(shapes_folder, tmp_path, model):
-    options = dict(model=model, epochs=3, seed=3, **QUICK)
-    reference = tmp_path / "reference"
-    train(TrainConfig(data=str(shapes_folder), out=reference, **options))
-
+def test_resume_after_kill_9_matches_an_uninterrupted_run(shapes_folder, tmp_path, model, reference_runs):
+    reference = reference_runs(model)
     run = tmp_path / "killed"
     command = [sys.executable, "-m", "cifarlab.cli.main", "train", "--data", str(shapes_folder),
-               "--model", model, "--epochs", "3", "--seed", "3", "--image-size", "32",
-               "--batch-size", "32", "--out", str(run)]
+               "--model", model, "--epochs", str(RUN["epochs"]), "--seed", str(RUN["seed"]),
+               "--image-size", "32", "--batch-size", "32", "--out", str(run)]
     process = subprocess.Popen(command + ["--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     while read_epoch(run) < 1 and process.poll() is None and time.monotonic() < deadline:

@@ -12,6 +12,7 @@ every run; `cifarlab openset` runs it on an existing model file.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import keras
@@ -110,9 +111,7 @@ def attach_to_file(model_path, data, out=None, score: str = DEFAULT_SCORE, keep:
 
     path = require_keras_file(model_path, "adding the open-set score")
     model, meta = load_keras_model(path)
-    if list(data.class_names) != list(meta.class_names):
-        raise CifarlabError(f"--data has classes {', '.join(data.class_names[:6])}..., the model "
-                            f"{', '.join(meta.class_names[:6])}...; pass the data the model was trained on")
+    data = in_model_classes(data, list(meta.class_names))
     fraction = val_fraction if val_fraction is not None else meta.recipe.get("val_fraction", 0.02)
     seed = int(meta.recipe.get("seed", 0))
     data = with_validation(data, fraction or 0.0, seed)
@@ -121,3 +120,16 @@ def attach_to_file(model_path, data, out=None, score: str = DEFAULT_SCORE, keep:
     target = Path(out) if out else path
     save_model_file(scored, target, meta.with_changes(open_set=record))
     return target, record
+
+
+def in_model_classes(data, class_names: list[str]):
+    """`data` labelled by the model's class list: a source may hold photos of only some of the
+    classes (a threshold fitted on your own photos of a few of them), none of other classes."""
+    unknown = [name for name in data.class_names if name not in class_names]
+    if unknown:
+        raise CifarlabError(f"--data has classes the model does not know: {', '.join(unknown[:6])} (the "
+                            f"model's: {', '.join(class_names[:6])}...); pass the data the model was "
+                            "trained on, or photos of some of its classes")
+    index = np.array([class_names.index(name) for name in data.class_names], np.int64)
+    splits = {name: dataclasses.replace(split, labels=index[split.labels]) for name, split in data.splits.items()}
+    return dataclasses.replace(data, class_names=list(class_names), splits=splits)
