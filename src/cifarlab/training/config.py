@@ -141,6 +141,11 @@ class TrainConfig(DataSource):
                                             "class; cutmix = a square of one pasted in; real = "
                                             "images of --outliers-data (which it requires)",
                                             choices=OUTLIER_KINDS, unset="tiles")
+    energy_margin: float | None = recipe_field(
+        "open set: weight of the energy-margin loss (training/loss.py; Liu et al., 2020) on the "
+        "images with the uniform target of --outliers: their energy is pushed above, the known "
+        "images' below a margin (0 = off: outliers get the uniform-target cross-entropy)",
+        check=between(0, 10), unset=0.0)
     logit_norm: float | None = recipe_field("open set: LogitNorm temperature T (training/loss.py): the "
                                             "loss sees the logits scaled to norm 1/T (0 = plain "
                                             "cross-entropy; the paper's CIFAR-10 T: 0.04)", unset=0.0)
