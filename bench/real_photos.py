@@ -19,6 +19,10 @@ Per model:
   the model's threshold is fitted on validation, never here).
 --tta: also the top-1 of the probabilities, and that curve for the score, averaged over each
 image and its mirror image.
+--fit-on DIR: real photos of some of the classes, DIR/<class>/<image>, never the evaluation ones
+(e.g. the held-out `cifar-classes-train` photos of a camera data folder's val split): the score
+(and with --tta its mirror-averaged form) gets the threshold that keeps --keep of them, and the
+record says what that threshold flags (`at_threshold_fitted_on`).
 Writes bench/results/real_photos[-NAME].json and prints one row per model.
 `--quick`: generated data in the same folder layout, an untrained model with the open-set output.
 """
@@ -170,7 +174,19 @@ def outlier_section(out: dict, scores: dict, classes: list[str], rejection) -> d
                        for kind, outside in scores["outliers"].items()}}
 
 
-def measure(path: Path, photos_of, tta: bool) -> dict:
+def fitted_threshold_shares(outs: dict, fit: dict, keep: float) -> dict:
+    """Per score (`own`, `flip_own`): the shares of each set flagged at the threshold that keeps
+    `keep` of the `fit` photos."""
+    shares = {}
+    for key in ("own", "flip_own"):
+        if fit.get(key) is not None:
+            threshold = float(np.quantile(fit[key], keep))
+            shares[key] = {"threshold": threshold, **{name: float((out[key] > threshold).mean())
+                                                     for name, out in outs.items()}}
+    return shares
+
+
+def measure(path: Path, photos_of, tta: bool, fit_on: Path | None = None, keep: float = 0.92) -> dict:
     """Every figure of one model file."""
     classifier = open_classifier(path, "keras")
     rejection = rejection_for(classifier, "auto", str(path), say=print)
@@ -187,7 +203,13 @@ def measure(path: Path, photos_of, tta: bool) -> dict:
         outs[name] = model_outputs(classifier, extractor, images, tta)
         print(f"[{path.name}] {name}: {len(images)} images scored", flush=True)
     scores = {name: post_hoc_scores(out, statistics) for name, out in outs.items()}
-    return {"open_set": rejection.describe(), "statistics_images": len(sample),
+    fitted = {}
+    if fit_on is not None:
+        fit = model_outputs(classifier, extractor, class_images(fit_on, list(CIFAR10_CLASSES),
+                                                                classifier.input_size).images, tta)
+        fitted = {"at_threshold_fitted_on": {"photos": str(fit_on), "images": len(fit["probs"]), "keep": keep,
+                                             **fitted_threshold_shares(outs, fit, keep)}}
+    return {**fitted, "open_set": rejection.describe(), "statistics_images": len(sample),
             "real_in_class": real_section(outs["real_in_class"], photos.real.labels, rejection),
             "cifar_test": classified(outs["cifar_test"], photos.cifar_test.labels, rejection),
             "held_out_outliers": outlier_section(outs["outliers"], scores, photos.outlier_classes, rejection),
@@ -245,11 +267,16 @@ def main() -> None:
     parser.add_argument("--tta", action="store_true", help="also the top-1 of image + mirror image averaged")
     parser.add_argument("--subsets", type=Path, default=TINY_IMAGENET, help="the tinyimagenet-subsets folder")
     parser.add_argument("--cifar", type=Path, default=CIFAR10_JPEG, help="CIFAR-10 as ROOT/<train|test>/<class>/")
+    parser.add_argument("--fit-on", type=Path, default=None, metavar="DIR",
+                        help="real photos DIR/<class>/<image> (never the evaluation ones) to fit a threshold on")
+    parser.add_argument("--keep", type=float, default=0.92, help="with --fit-on: the share of them kept")
     record.add_quick_option(parser)
     args = parser.parse_args()
     run = record.begin(args.quick)
     if args.quick:
-        model, args.subsets, args.cifar = quick_inputs(Path(tempfile.mkdtemp(prefix="bench-real-photos-")))
+        folder = Path(tempfile.mkdtemp(prefix="bench-real-photos-"))
+        model, args.subsets, args.cifar = quick_inputs(folder)
+        args.fit_on = tiny_image_folder(folder / "real-val", ["cat", "dog"], {"val": 20}, 64) / "val"
         args.models, args.tta = [model], True
     try:
         for path in args.models:
@@ -263,7 +290,7 @@ def main() -> None:
     out = run.path(f"real_photos-{args.name}.json" if args.name else "real_photos.json")
     photos_of = functools.partial(load_photos, args.subsets, args.cifar, use_cache=not args.quick)
     for path in args.models:
-        results["models"][str(path)] = measure(path, photos_of, args.tta)
+        results["models"][str(path)] = measure(path, photos_of, args.tta, args.fit_on, args.keep)
         run.write(out, results)
     print(table(results["models"]))
     print(f"wrote {out}")
