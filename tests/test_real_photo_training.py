@@ -70,6 +70,8 @@ def test_train_dataset_draws_outliers_from_the_given_images_only():
     (["--outliers", "0.2", "--outliers-data", "SAME"], "has classes that are training classes too: circle"),
     (["--zoom", "2"], "--zoom must be in [0, 0.9], got 2.0"),
     (["--outliers", "0.2", "--outlier-kind", "real"], "from real photos: add --outliers-data SOURCE"),
+    (["--outliers", "0.2", "--energy-margin", "0.01", "--logit-norm", "0.04"], "two training losses: give one"),
+    (["--energy-margin", "0.01"], "pushes the energy of outliers up: add --outliers SHARE"),
 ])
 def test_outlier_and_real_photo_options_are_checked(shapes_folder, tmp_path, capsys, args, message):
     args = [str(shapes_folder / "train") if a == "SAME" else str(tmp_path / "none") if a == "OUT" else a

@@ -131,6 +131,12 @@ def check_augmentation(cfg: TrainConfig, side: int) -> None:
     if cfg.outliers_data and not cfg.outliers:
         raise CifarlabError(f"--outliers-data {cfg.outliers_data} needs the share of each batch to "
                             "draw from it: add --outliers SHARE (e.g. 0.2)")
+    if cfg.energy_margin and cfg.logit_norm:
+        raise CifarlabError(f"--energy-margin {cfg.energy_margin} and --logit-norm {cfg.logit_norm} are "
+                            "two training losses: give one of them")
+    if cfg.energy_margin and not cfg.outliers:
+        raise CifarlabError(f"--energy-margin {cfg.energy_margin} pushes the energy of outliers up: add "
+                            "--outliers SHARE (with --outliers-data SOURCE for real photos)")
 
 
 def outlier_images(cfg: TrainConfig, data: Dataset) -> np.ndarray | None:
