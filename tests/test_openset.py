@@ -67,6 +67,40 @@ def test_in_graph_score_is_its_formula_and_survives_a_safe_mode_reload(kind, tin
     np.testing.assert_allclose(again.predict(NOISE, verbose=0)[1], scores, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["energy", "knn"])
+def test_mirrored_score_is_the_mean_of_both_views_with_the_weights_once(kind, tiny_model, shapes_folder, tmp_path):
+    model, meta = load_keras_model(tiny_model)
+    images = shapes_test_images(shapes_folder)
+    features, logits = openset.feature_model(model).predict(images, verbose=0)
+    stats = openset.fit_statistics(features, logits.argmax(1), meta.num_classes)
+    scored = openset.with_ood_score(model, kind, stats, mirror=True)
+    views = [openset.feature_model(model).predict(x, verbose=0) for x in (NOISE, NOISE[:, :, ::-1])]
+    expected = np.mean([reference_scores(kind, f, z, stats) for f, z in views], axis=0)
+    probs, scores = scored.predict(NOISE, verbose=0)
+    np.testing.assert_allclose(scores[:, 0], expected, rtol=2e-3, atol=2e-3 * np.abs(expected).max())
+    np.testing.assert_allclose(probs, model.predict(NOISE, verbose=0), atol=1e-6)  # one view
+    assert len(scored.weights) == len(openset.with_ood_score(model, kind, stats).weights)
+    again, _ = load_keras_model(save_model_file(scored, tmp_path / "scored.keras", meta))
+    np.testing.assert_allclose(again.predict(NOISE, verbose=0)[1], scores, rtol=1e-5, atol=1e-5)
+    # the reloaded model's features are still those of the image itself
+    np.testing.assert_allclose(openset.feature_model(again).predict(NOISE, verbose=0)[1], views[0][1], atol=1e-5)
+
+
+def test_openset_command_mirror_fits_the_threshold_on_the_mirrored_score(tiny_model, shapes_folder, tmp_path, capsys):
+    path = shutil.copy(tiny_model, tmp_path / "model.keras")
+    assert main(["openset", "--model", str(path), "--data", str(shapes_folder), "--score", "energy",
+                 "--mirror"]) == 0
+    assert "over each image and its mirror image" in capsys.readouterr().out
+    meta = read_metadata(path)
+    assert meta.open_set.mirror and meta.open_set.fitted_on == "training"
+    classifier = open_classifier(path, "keras")
+    _, scores = classifier.predict_scored(shapes_test_images(shapes_folder))
+    _, flipped = classifier.predict_scored(shapes_test_images(shapes_folder)[:, :, ::-1])
+    np.testing.assert_allclose(scores, flipped, rtol=1e-4, atol=1e-4)  # the mean of both views
+    assert rejection_for(classifier).unknown(scores).mean() < 0.2
+    assert "energy (image and mirror image) score" in rejection_for(classifier).describe()
+
+
 def test_openset_command_adds_the_score_in_place_and_noise_is_unknown(tiny_model, shapes_folder, tmp_path, capsys):
     path = shutil.copy(tiny_model, tmp_path / "model.keras")
     assert main(["openset", "--model", str(path), "--data", str(shapes_folder)]) == 0
@@ -129,10 +163,22 @@ def test_threshold_setting_off_and_number(open_model):
     assert rejection_for(classifier, -1e9).unknown(classifier.predict_scored(NOISE)[1]).all()
 
 
-@pytest.mark.parametrize("fmt,quantize,suffix", [("litert", "none", ".tflite"), ("onnx", "none", ".onnx"),
-                                                 ("litert", "int8", ".tflite")])
-def test_exports_keep_the_score_and_the_unknown_flag(fmt, quantize, suffix, open_model, shapes_folder,
-                                                     tmp_path, capsys):
+@pytest.fixture(scope="module")
+def open_mirror_model(tmp_path_factory, tiny_model, shapes_folder):
+    """`open_model` with the energy score averaged over each image and its mirror image."""
+    path = shutil.copy(tiny_model, tmp_path_factory.mktemp("mirror") / "tiny-mirror.keras")
+    assert main(["openset", "--model", str(path), "--data", str(shapes_folder), "--score", "energy",
+                 "--mirror"]) == 0
+    return path
+
+
+@pytest.mark.parametrize("fmt,quantize,suffix,scored", [
+    ("litert", "none", ".tflite", "open_model"), ("onnx", "none", ".onnx", "open_model"),
+    ("litert", "int8", ".tflite", "open_model"),
+    ("litert", "none", ".tflite", "open_mirror_model"), ("onnx", "none", ".onnx", "open_mirror_model")])
+def test_exports_keep_the_score_and_the_unknown_flag(fmt, quantize, suffix, scored, shapes_folder,
+                                                     tmp_path, capsys, request):
+    open_model = request.getfixturevalue(scored)
     out = tmp_path / f"model{suffix}"
     args = ["export", "--model", str(open_model), "--format", fmt, "--out", str(out),
             "--calibration-data", str(shapes_folder), "--samples", "200"]
@@ -219,3 +265,15 @@ def test_leave_one_out_scores_do_not_find_an_image_itself():
     unseen = openset.leave_one_out_scores("knn", features, None, stats)
     np.testing.assert_allclose(seen, 0, atol=1e-5)  # its own bank entry: similarity 1
     assert (unseen > 0.05).all()
+
+
+def test_a_model_with_the_mirrored_score_teaches_new_classes(open_mirror_model, tmp_path):
+    from helpers.images import write_flat
+
+    data = write_flat(tmp_path / "data", {"circle": 24, "square": 24})
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--from", str(open_mirror_model), "--out", str(out)]) == 0
+    child = open_classifier(out / "model.keras", "keras")
+    assert child.class_names == ["circle", "square"] and child.has_ood_score
+    probs, scores = child.predict_scored(NOISE)
+    assert np.isfinite(probs).all() and np.isfinite(scores).all()

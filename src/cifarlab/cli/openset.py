@@ -24,9 +24,13 @@ EPILOG = ("Fits the statistics of the out-of-distribution score on the training 
 class OpenSetConfig(Options):
     model: Path | None = model_option("the .keras model to add the score to (default: the shipped model)")
     out: Path | None = option(None, "write the model here instead of replacing --model", metavar="PATH")
-    score: str = option(DEFAULT_SCORE, "which score (models/openset.py)", choices=SCORES)
+    score: str | None = option(None, f"which score (models/openset.py; default: the model's, else "
+                                     f"{DEFAULT_SCORE})", choices=SCORES)
     keep: float = option(DEFAULT_KEEP, "the threshold keeps this share of the validation images",
                          metavar="SHARE", check=between(0.5, 1.0, open_high=True))
+    mirror: bool | None = option(None, "average the score over each image and its mirror image (a "
+                                        "second pass of the network per image; default: as the model "
+                                        "has it, else off)")
     bank_size: int = option(KNN_BANK, "knn: training images whose features the model keeps (4 bytes per "
                                   "feature each in the file)", metavar="N", check=at_least(1))
 
@@ -46,6 +50,6 @@ def run(args: argparse.Namespace) -> int:
     side = read_metadata(path).input_size[0]
     data = data_source(args).load(side)
     target, record = attach_to_file(path, data, config.out, config.score, config.keep,
-                                    bank_size=config.bank_size)
+                                    bank_size=config.bank_size, mirror=config.mirror)
     print(f"wrote {target}: {describe(record)}")
     return 0

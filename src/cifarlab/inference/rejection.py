@@ -75,11 +75,12 @@ def rejection_for(classifier, setting: str | float = "auto", path: str = "MODEL"
         if setting != OFF:
             say(f"this model has no open-set score, so every image gets a class; {HOW_TO_ADD.format(path=path)}")
         return Rejection(None, source="no open-set score in the model")
+    score = f"{open_set.score} (image and mirror image)" if open_set.mirror else open_set.score
     if setting == OFF:
-        return Rejection(None, open_set.score, "--ood-threshold off")
+        return Rejection(None, score, "--ood-threshold off")
     if setting == "auto":
         where = (f"keeps {open_set.keep:.0%} of {open_set.images} validation images"
                  if open_set.fitted_on == "validation"
                  else f"fitted on {open_set.images} training images: too few validation images")
-        return Rejection(open_set.threshold, open_set.score, where)
-    return Rejection(float(setting), open_set.score, "--ood-threshold")
+        return Rejection(open_set.threshold, score, where)
+    return Rejection(float(setting), score, "--ood-threshold")

@@ -30,6 +30,7 @@ LOGITS = "logits"                # the dense layer: its input is the feature vec
 TEMPERATURE = "temperature"      # logits / T (training/calibration.py)
 PROBABILITIES = "probabilities"  # the softmax of the calibrated logits
 OOD_SCORE = "ood_score"          # the open-set score output (models/openset.py)
+MIRROR = "mirror"                # the flip of the input the mirrored open-set score reads
 
 FORMAT_VERSION = 2
 LEGACY_FORMAT_TAG = "cifarlab-model/1"
@@ -46,6 +47,7 @@ class OpenSet:
     fitted_on: str = "validation"  # "validation", or "training" (the small-validation rule)
     images: int = 0            # how many images the threshold was fitted on
     statistics_images: int = 0  # how many training images the score's statistics came from
+    mirror: bool = False       # the score is the mean over the image and its mirror image
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "model") -> OpenSet:

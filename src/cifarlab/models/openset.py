@@ -16,6 +16,10 @@ benchmark that chose between them (bench/open_set.py) run the same code:
   (Sun et al., 2022), k = KNN_K, or one per KNN_BANK_PER_K bank images for a small bank (a few
   images per class: the 10th nearest would be of another class).
 
+With `mirror`, the score is the mean of the image's and its mirror image's: the same layers run a
+second time on the flipped image, in the same graph (one set of weights in the file). It costs a
+second pass of the network and is steadier on real photos (docs/results.md#real-photos).
+
 Covariances are Ledoit-Wolf shrunk (scikit-learn), so a few images per class still give a usable
 (invertible) estimate. The output is clipped to a range around the threshold (`set_range`): an
 int8 export spends its 256 levels where the unknown flag is decided, not on how far beyond
@@ -31,7 +35,8 @@ import numpy as np
 
 from cifarlab.errors import CifarlabError
 
-from cifarlab.models.metadata import LOGITS, OOD_SCORE, PROBABILITIES
+from cifarlab.models.metadata import LOGITS, MIRROR, OOD_SCORE, PROBABILITIES
+
 SCORES = ("msp", "maxlogit", "energy", "mahalanobis", "rmds", "knn")
 NEEDS = {"mahalanobis": ("means", "precision_root"),
          "rmds": ("means", "precision_root", "global_mean", "global_precision_root"),
@@ -139,8 +144,20 @@ def knn_k(bank_size: int) -> int:
 
 
 @keras.saving.register_keras_serializable(package="cifarlab")
+class Mirror(keras.layers.Layer):
+    """(N, H, W, C) images mirrored left to right."""
+
+    def call(self, images):
+        return keras.ops.flip(images, axis=2)
+
+    def compute_output_shape(self, shape):
+        return shape
+
+
+@keras.saving.register_keras_serializable(package="cifarlab")
 class OODScore(keras.layers.Layer):
-    """(features, logits) -> (N, 1) float32 score; the statistics are non-trainable weights."""
+    """(features, logits[, mirrored features, mirrored logits]) -> (N, 1) float32 score, the mean
+    of both views' when the mirrored ones are given; the statistics are non-trainable weights."""
 
     def __init__(self, kind: str, shapes: dict | None = None, **kwargs):
         kwargs.setdefault("dtype", "float32")
@@ -155,13 +172,17 @@ class OODScore(keras.layers.Layer):
         self.range = self.add_weight(shape=(2,), trainable=False, name="range",
                                      initializer=keras.initializers.Constant([-UNBOUNDED, UNBOUNDED]))
 
-    def call(self, features, logits):
-        features = keras.ops.cast(features, "float32")
-        logits = keras.ops.cast(logits, "float32")
-        raw = score(self.kind, features, logits, self.stats)
+    def call(self, features, logits, mirrored_features=None, mirrored_logits=None):
+        raw = self._raw(features, logits)
+        if mirrored_features is not None:
+            raw = (raw + self._raw(mirrored_features, mirrored_logits)) / 2.0
         return keras.ops.expand_dims(keras.ops.clip(raw, self.range[0], self.range[1]), -1)
 
-    def compute_output_shape(self, features_shape, logits_shape):
+    def _raw(self, features, logits):
+        return score(self.kind, keras.ops.cast(features, "float32"), keras.ops.cast(logits, "float32"),
+                     self.stats)
+
+    def compute_output_shape(self, features_shape, logits_shape, *mirrored_shapes):
         return (features_shape[0], 1)
 
     def get_config(self):
@@ -192,15 +213,32 @@ def feature_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.input, [logits.input, logits.output], name=f"{model.name}_features")
 
 
-def with_ood_score(model: keras.Model, kind: str, stats: Statistics | None) -> keras.Model:
-    """`model` with the outputs [probabilities, ood_score] (a score already there is replaced)."""
+def mirrored_feature_model(model: keras.Model) -> keras.Model:
+    """image -> (features, logits) of the image mirrored (a separate model, e.g. to fit on)."""
+    image = keras.Input(model.input.shape[1:], dtype=model.input.dtype)
+    return keras.Model(image, feature_model(model)(Mirror()(image)))
+
+
+def mirror_view(model: keras.Model) -> list:
+    """[features, logits] of the model's input mirrored, as tensors of the model's own graph."""
+    extractor = feature_model(model)
+    # The extractor's layers called on a second input in the same graph, so the file holds their
+    # weights once (calling `extractor` itself would nest a copy; Keras has no public call for it).
+    return extractor._run_through_graph(Mirror(name=MIRROR)(model.input), operation_fn=lambda op: op)
+
+
+def with_ood_score(model: keras.Model, kind: str, stats: Statistics | None,
+                   mirror: bool = False) -> keras.Model:
+    """`model` with the outputs [probabilities, ood_score] (a score already there is replaced);
+    `mirror`: the score is the mean over the image and its mirror image."""
     logits = model.get_layer(LOGITS)
     arrays = stats.arrays(kind) if stats is not None else {}
     missing = set(NEEDS.get(kind, ())) - set(arrays)
     if missing:
         raise CifarlabError(f"the {kind} score needs training statistics ({', '.join(sorted(missing))})")
     layer = OODScore(kind, {name: a.shape for name, a in arrays.items()}, name=OOD_SCORE)
-    outputs = [probabilities_output(model), layer(logits.input, logits.output)]
+    views = [logits.input, logits.output, *(mirror_view(model) if mirror else [])]
+    outputs = [probabilities_output(model), layer(*views)]
     scored = keras.Model(model.input, outputs, name=model.name)
     for name, array in arrays.items():
         layer.stats[name].assign(array)

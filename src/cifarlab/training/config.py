@@ -84,6 +84,9 @@ class TrainConfig(DataSource):
                                          "classes' (models/openset.py), fitted after training; none "
                                          "= no open-set output", choices=(*SCORES, "none"),
                                          unset=DEFAULT_SCORE)
+    ood_mirror: bool | None = recipe_field("the out-of-distribution score averaged over each image and "
+                                           "its mirror image: steadier on real photos, at a second "
+                                           "pass of the network per image", unset=False)
     command: str = option("", "the command line, recorded in the model", cli=False)
 
     epochs: int | None = recipe_field("epochs (baseline: maximum; early stopping may end sooner)")

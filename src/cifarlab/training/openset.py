@@ -51,6 +51,18 @@ def training_features(model: keras.Model, split: Split, n: int = STATISTICS_IMAG
     return sample, features, logits
 
 
+def training_scores(model: keras.Model, sample: Split, features: np.ndarray, logits: np.ndarray,
+                    score: str, statistics: openset.Statistics, mirror: bool) -> np.ndarray:
+    """The leave-one-out scores of the statistics' own images; with `mirror`, averaged with
+    their mirror images' (each also left out of the bank)."""
+    scores = openset.leave_one_out_scores(score, features, logits, statistics)
+    if not mirror:
+        return scores
+    other = openset.leave_one_out_scores(
+        score, *outputs_in_batches(openset.mirrored_feature_model(model), sample.rows), statistics)
+    return (scores + other) / 2
+
+
 def ood_scores(scored: keras.Model, images) -> np.ndarray:
     """(N,) scores of a model made by `openset.with_ood_score`."""
     return outputs_in_batches(scored, images)[1][:, 0] if len(images) else np.zeros(0, np.float32)
@@ -65,24 +77,25 @@ def score_range(scores: np.ndarray, threshold: float) -> tuple[float, float]:
 
 
 def add_open_set(model: keras.Model, train: Split, val: Split | None, num_classes: int,
-                 score: str = DEFAULT_SCORE, keep: float = DEFAULT_KEEP,
-                 seed: int = 0, bank_size: int = KNN_BANK) -> tuple[keras.Model, OpenSet]:
+                 score: str = DEFAULT_SCORE, keep: float = DEFAULT_KEEP, seed: int = 0,
+                 bank_size: int = KNN_BANK, mirror: bool = False) -> tuple[keras.Model, OpenSet]:
     """`model` with the `ood_score` output and the `OpenSet` record of its threshold; `bank_size`
-    training images' features for the kNN score (4 bytes x features each in the model file)."""
+    training images' features for the kNN score (4 bytes x features each in the model file);
+    `mirror`: the score averaged over the image and its mirror image."""
     if not 0 < keep < 1:
         raise CifarlabError(f"--keep {keep} must be between 0 and 1 (the share of known images kept)")
     base = openset.without_ood_score(model)
     sample, features, logits = training_features(base, train, STATISTICS_IMAGES, seed)
     statistics = openset.fit_statistics(features, sample.labels, num_classes, bank_size, seed)
-    scored = openset.with_ood_score(base, score, statistics)
+    scored = openset.with_ood_score(base, score, statistics, mirror)
     if val is not None and len(val) >= MIN_VAL_IMAGES:
         scores = ood_scores(scored, val.rows)
         threshold, fitted_on = float(np.quantile(scores, keep)), "validation"
     else:
-        scores = openset.leave_one_out_scores(score, features, logits, statistics)
+        scores = training_scores(base, sample, features, logits, score, statistics, mirror)
         threshold, fitted_on = float(np.quantile(scores, max(keep, TRAIN_KEEP))), "training"
     openset.set_range(scored, *score_range(scores, threshold))
-    record = OpenSet(score, threshold, keep, fitted_on, len(scores), len(features))
+    record = OpenSet(score, threshold, keep, fitted_on, len(scores), len(features), mirror)
     log.info(describe(record, val))
     return scored, record
 
@@ -93,17 +106,19 @@ def describe(record: OpenSet, val: Split | None = None) -> str:
              f"the {max(record.keep, TRAIN_KEEP):.0%} quantile of {record.images} training images' "
              f"leave-one-out scores (only {len(val) if val is not None else 0} validation images, "
              f"fewer than {MIN_VAL_IMAGES})")
-    return (f"open set: {record.score} score from {record.statistics_images} training images; "
+    views = " over each image and its mirror image" if record.mirror else ""
+    return (f"open set: {record.score} score{views} from {record.statistics_images} training images; "
             f"threshold {record.threshold:.4g} {where}")
 
 
-def attach_to_file(model_path, data, out=None, score: str = DEFAULT_SCORE, keep: float = DEFAULT_KEEP,
-                   val_fraction: float | None = None, bank_size: int = KNN_BANK):
+def attach_to_file(model_path, data, out=None, score: str | None = None, keep: float = DEFAULT_KEEP,
+                   val_fraction: float | None = None, bank_size: int = KNN_BANK, mirror: bool | None = None):
     """`cifarlab openset`: add (or refit) the open-set output of an existing `.keras` model file
     from `data` (a `Dataset` read at the model's input size), written atomically to `out`
     (default: in place). The threshold is fitted on the data's val split, else on the share of
     train the model's own recipe held out (same fraction and seed: the images it did not train
-    on, for a CIFAR-style source). Returns (path, OpenSet)."""
+    on, for a CIFAR-style source). `score` and `mirror` default to the model's own, else knn, one
+    view. Returns (path, OpenSet)."""
     from pathlib import Path
 
     from cifarlab.data import with_validation
@@ -112,11 +127,14 @@ def attach_to_file(model_path, data, out=None, score: str = DEFAULT_SCORE, keep:
     path = require_keras_file(model_path, "adding the open-set score")
     model, meta = load_keras_model(path)
     data = in_model_classes(data, list(meta.class_names))
+    own = meta.open_set or OpenSet(DEFAULT_SCORE, threshold=0.0)
+    score = score or own.score
+    mirror = own.mirror if mirror is None else mirror
     fraction = val_fraction if val_fraction is not None else meta.recipe.get("val_fraction", 0.02)
     seed = int(meta.recipe.get("seed", 0))
     data = with_validation(data, fraction or 0.0, seed)
     scored, record = add_open_set(model, data.split("train"), data.splits.get("val"),
-                                  meta.num_classes, score, keep, seed, bank_size)
+                                  meta.num_classes, score, keep, seed, bank_size, mirror)
     target = Path(out) if out else path
     save_model_file(scored, target, meta.with_changes(open_set=record))
     return target, record

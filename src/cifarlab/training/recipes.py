@@ -110,6 +110,7 @@ declare(
     "energy score: 'unknown' for the real things that are none of the classes", base="fast",
     outliers=0.2, outlier_kind="real",  # a fifth of each batch: outlier photos, uniform target
     ood_score="energy",      # the best score after outlier exposure on real photos
+    ood_mirror=True,         # ... averaged over the image and its mirror image
 )
 
 # The camera recipe on the wide, corruption-robust network (docs/results.md#the-camera-wide-model).

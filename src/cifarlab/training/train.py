@@ -236,7 +236,7 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
     open_set = None
     if cfg.ood_score != "none":
         model, open_set = add_open_set(model, train_split, val_split, data.num_classes, cfg.ood_score,
-                                       seed=cfg.seed)
+                                       seed=cfg.seed, mirror=cfg.ood_mirror)
     summary = {
         "out": str(cfg.out), "model": cfg.model, "recipe": cfg.recipe, "transfer": cfg.transfer,
         "parent": str(start.parent) if start.parent else None, "epochs_run": epochs_run,
