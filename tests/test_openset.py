@@ -220,6 +220,19 @@ def test_train_adds_the_score_and_tiny_validation_uses_the_rules(tmp_path, caplo
         assert json.loads(archive.read("cifarlab.json"))["open_set"]["score"] == openset.DEFAULT_SCORE
 
 
+def test_train_ood_mirror_scores_both_views(tmp_path):
+    from helpers.images import write_flat
+
+    data = write_flat(tmp_path / "data", {"circle": 30, "square": 30})
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--model", "fast", "--widths", "8,16,16", "--epochs", "1",
+                 "--batch-size", "16", "--out", str(out), "--ood-score", "energy", "--ood-mirror"]) == 0
+    assert read_metadata(out / "model.keras").open_set.mirror
+    classifier = open_classifier(out / "model.keras", "keras")
+    np.testing.assert_allclose(classifier.predict_scored(NOISE)[1],
+                               classifier.predict_scored(NOISE[:, :, ::-1])[1], rtol=1e-4, atol=1e-4)
+
+
 def test_train_with_ood_score_none_has_no_score(tmp_path):
     from helpers.images import write_flat
 
