@@ -40,6 +40,7 @@ import numpy as np
 from cifarlab.data import CIFAR10_CLASSES, Split, load_dataset
 from cifarlab.data.folder import list_class_files, load_image_folder
 from cifarlab.errors import CifarlabError
+from cifarlab.evaluation.metrics import expected_calibration_error
 from cifarlab.evaluation.openset import ood_metrics
 from cifarlab.evaluation.tta import mirror
 from cifarlab.inference import open_classifier
@@ -135,10 +136,13 @@ def top1(probs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def classified(out: dict, labels: np.ndarray, rejection) -> dict:
-    """Top-1, share flagged unknown and share below CONFIDENT of images of the model's classes."""
+    """Top-1, share flagged unknown, share below CONFIDENT, mean confidence and ECE of images of
+    the model's classes (confidence above top-1: over-confident)."""
     result = {"images": len(labels), "top1": top1(out["probs"], labels),
               "flagged": flagged_share(out, rejection),
-              "below_50": float((out["probs"].max(1) < CONFIDENT).mean())}
+              "below_50": float((out["probs"].max(1) < CONFIDENT).mean()),
+              "confidence": float(out["probs"].max(1).mean()),
+              "ece": expected_calibration_error(labels, out["probs"])[0]}
     if "flip_probs" in out:
         result["flip_top1"] = top1(out["flip_probs"], labels)
     return result
@@ -236,6 +240,7 @@ def table(models: dict[str, dict]) -> str:
                "flagged test": lambda r: percent(r["cifar_test"]["flagged"]),
                "flagged real": lambda r: percent(r["real_in_class"]["flagged"]),
                "real <50%": lambda r: percent(r["real_in_class"]["below_50"]),
+               "ECE test/real": lambda r: f"{percent(r['cifar_test']['ece'])}/{percent(r['real_in_class']['ece'])}",
                "flagged outl.": lambda r: percent(r["held_out_outliers"]["flagged"]),
                "outl. >=50%": lambda r: percent(r["held_out_outliers"]["confident"]),
                **{kind: functools.partial(auroc_pair, kind=kind) for kind in ("own", *openset.SCORES)}}

@@ -99,6 +99,12 @@ def test_openset_command_mirror_fits_the_threshold_on_the_mirrored_score(tiny_mo
     np.testing.assert_allclose(scores, flipped, rtol=1e-4, atol=1e-4)  # the mean of both views
     assert rejection_for(classifier).unknown(scores).mean() < 0.2
     assert "energy (image and mirror image) score" in rejection_for(classifier).describe()
+    # refitted without --score/--mirror: the model keeps both
+    assert main(["openset", "--model", str(path), "--data", str(shapes_folder), "--keep", "0.9"]) == 0
+    again = read_metadata(path).open_set
+    assert (again.score, again.mirror, again.keep) == ("energy", True, 0.9)
+    np.testing.assert_allclose(open_classifier(path, "keras").predict_scored(NOISE[:, :, ::-1])[1],
+                               open_classifier(path, "keras").predict_scored(NOISE)[1], rtol=1e-4, atol=1e-4)
 
 
 def test_openset_command_adds_the_score_in_place_and_noise_is_unknown(tiny_model, shapes_folder, tmp_path, capsys):
