@@ -138,7 +138,7 @@ def test_openset_command_takes_photos_of_some_of_the_classes(tiny_model, tmp_pat
     from helpers.images import write_flat
 
     from cifarlab.data import load_dataset
-    from cifarlab.training.openset import in_model_classes
+    from cifarlab.training.refit import in_model_classes
 
     some = write_flat(tmp_path / "some", {"triangle": 20, "circle": 20})
     data = load_dataset(some, image_size=32, cache_dir=tmp_path / "c")

@@ -81,7 +81,7 @@ def test_unknown_option_without_a_close_name_points_to_help(capsys):
 
 
 @pytest.mark.parametrize("argv, missing, choices", [
-    ([], "COMMAND", "data, train, evaluate, live, predict, export, openset"),
+    ([], "COMMAND", "data, train, evaluate, live, predict, export, openset, calibrate"),
     (["data"], "ACTION", "info, download"),
     (["data", "info"], "--data", None),
     (["predict"], "PATH", None),

@@ -22,6 +22,7 @@ COMMANDS = {
     "predict": "Classify image files, folders or globs in bulk.",
     "export": "Export a model to LiteRT, ONNX or SavedModel, with a parity check.",
     "openset": "Add the 'none of my classes' score and threshold to a trained model.",
+    "calibrate": "Fit a trained model's confidence (its softmax temperature) on your photos.",
 }
 REQUIRED_MESSAGE = "the following arguments are required"  # argparse's wording
 GLOBAL_OPTIONS = {  # every command takes these, before or after its name

@@ -231,18 +231,30 @@ def with_ood_score(model: keras.Model, kind: str, stats: Statistics | None,
                    mirror: bool = False) -> keras.Model:
     """`model` with the outputs [probabilities, ood_score] (a score already there is replaced);
     `mirror`: the score is the mean over the image and its mirror image."""
-    logits = model.get_layer(LOGITS)
     arrays = stats.arrays(kind) if stats is not None else {}
     missing = set(NEEDS.get(kind, ())) - set(arrays)
     if missing:
         raise CifarlabError(f"the {kind} score needs training statistics ({', '.join(sorted(missing))})")
     layer = OODScore(kind, {name: a.shape for name, a in arrays.items()}, name=OOD_SCORE)
-    views = [logits.input, logits.output, *(mirror_view(model) if mirror else [])]
-    outputs = [probabilities_output(model), layer(*views)]
-    scored = keras.Model(model.input, outputs, name=model.name)
+    scored = _scored_by(model, layer, mirror)
     for name, array in arrays.items():
         layer.stats[name].assign(array)
     return scored
+
+
+def with_score_of(model: keras.Model, scored: keras.Model) -> keras.Model:
+    """`model` (a new head on the same layers, e.g. another temperature) with the ood_score output
+    of `scored`, its statistics and threshold range as they are; `model` itself if it has none."""
+    layer = next((layer for layer in scored.layers if isinstance(layer, OODScore)), None)
+    if layer is None:
+        return model
+    return _scored_by(model, layer, any(isinstance(other, Mirror) for other in scored.layers))
+
+
+def _scored_by(model: keras.Model, layer: OODScore, mirror: bool) -> keras.Model:
+    logits = model.get_layer(LOGITS)
+    views = [logits.input, logits.output, *(mirror_view(model) if mirror else [])]
+    return keras.Model(model.input, [probabilities_output(model), layer(*views)], name=model.name)
 
 
 def without_ood_score(model: keras.Model) -> keras.Model:

@@ -5,6 +5,9 @@ leaves a network under-confident, and T < 1 undoes that. Since softmax ignores a
 log-probabilities serve as logits. A temperature fitted on a handful of images is noise (six
 images a model gets right push it to its bound, and the model then says 100% for everything), so
 with fewer than MIN_CALIBRATION_IMAGES validation images none is fitted.
+
+`cifarlab calibrate` refits it on other photos (`calibrate_file`): a model trained on several
+photo sources is calibrated for their mix, and one temperature cannot suit each source.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
 from cifarlab.data import Split
+from cifarlab.errors import CifarlabError
+from cifarlab.models import openset
 from cifarlab.models.metadata import TEMPERATURE
+from cifarlab.models.registry import softmax_head
+from cifarlab.training.refit import open_refit
 
 MIN_CALIBRATION_IMAGES = 100  # fewer validation images: no fit (training/train.py keeps T = 1)
 
@@ -53,4 +60,35 @@ def probability_metrics(model: keras.Model, split: Split) -> dict:
     log_probs = np.log(np.clip(probs, 1e-12, 1))
     return {"accuracy": float((probs.argmax(1) == split.labels).mean()),
             "log_loss": nll(log_probs, split.labels, 1.0),
-            "temperature": float(1.0 / model.get_layer(TEMPERATURE).scale)}
+            "temperature": temperature_of(model)}
+
+
+def temperature_of(model: keras.Model) -> float:
+    return float(1.0 / model.get_layer(TEMPERATURE).scale)
+
+
+def with_temperature(model: keras.Model, temperature: float) -> keras.Model:
+    """`model` whose probabilities are softmax(logits / temperature); its ood_score (computed from
+    the logits, before the temperature) kept as it is."""
+    base = openset.without_ood_score(model)
+    head = softmax_head(base.get_layer(TEMPERATURE).input, temperature)
+    return openset.with_score_of(keras.Model(base.input, head, name=base.name), model)
+
+
+def calibrate_file(model_path, data, out=None, val_fraction: float | None = None):
+    """`cifarlab calibrate`: refit the temperature of a `.keras` model file on the validation split
+    of `data` (training/refit.py), written atomically to `out` (default: in place). Returns (path,
+    {temperature, previous_temperature, images, log_loss, previous_log_loss})."""
+    refit = open_refit(model_path, data, "fitting the temperature", val_fraction)
+    val = refit.data.splits.get("val")
+    if val is None or len(val) < MIN_CALIBRATION_IMAGES:
+        raise CifarlabError(f"--data has {0 if val is None else len(val)} validation images; a temperature "
+                            f"needs at least {MIN_CALIBRATION_IMAGES} (a DIR/val/<class>/ folder of photos)")
+    base = openset.without_ood_score(refit.model)
+    previous = temperature_of(base)
+    calibrated = with_temperature(refit.model, previous * fit_temperature(base, val))
+    after = probability_metrics(openset.without_ood_score(calibrated), val)
+    fit = {"temperature": after["temperature"], "previous_temperature": previous, "images": len(val),
+           "log_loss": after["log_loss"], "previous_log_loss": probability_metrics(base, val)["log_loss"]}
+    meta = refit.meta.with_changes(val_metrics={**refit.meta.val_metrics, "temperature": after["temperature"]})
+    return refit.save(calibrated, meta, out), fit

@@ -12,7 +12,6 @@ every run; `cifarlab openset` runs it on an existing model file.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import keras
@@ -25,6 +24,7 @@ from cifarlab.models import openset
 from cifarlab.models.metadata import OpenSet
 from cifarlab.models.openset import DEFAULT_SCORE, KNN_BANK
 from cifarlab.training.calibration import outputs_in_batches
+from cifarlab.training.refit import open_refit
 
 log = logging.getLogger(__name__)
 
@@ -114,40 +114,12 @@ def describe(record: OpenSet, val: Split | None = None) -> str:
 def attach_to_file(model_path, data, out=None, score: str | None = None, keep: float = DEFAULT_KEEP,
                    val_fraction: float | None = None, bank_size: int = KNN_BANK, mirror: bool | None = None):
     """`cifarlab openset`: add (or refit) the open-set output of an existing `.keras` model file
-    from `data` (a `Dataset` read at the model's input size), written atomically to `out`
-    (default: in place). The threshold is fitted on the data's val split, else on the share of
-    train the model's own recipe held out (same fraction and seed: the images it did not train
-    on, for a CIFAR-style source). `score` and `mirror` default to the model's own, else knn, one
-    view. Returns (path, OpenSet)."""
-    from pathlib import Path
-
-    from cifarlab.data import with_validation
-    from cifarlab.models.io import load_keras_model, require_keras_file, save_model_file
-
-    path = require_keras_file(model_path, "adding the open-set score")
-    model, meta = load_keras_model(path)
-    data = in_model_classes(data, list(meta.class_names))
-    own = meta.open_set or OpenSet(DEFAULT_SCORE, threshold=0.0)
-    score = score or own.score
-    mirror = own.mirror if mirror is None else mirror
-    fraction = val_fraction if val_fraction is not None else meta.recipe.get("val_fraction", 0.02)
-    seed = int(meta.recipe.get("seed", 0))
-    data = with_validation(data, fraction or 0.0, seed)
-    scored, record = add_open_set(model, data.split("train"), data.splits.get("val"),
-                                  meta.num_classes, score, keep, seed, bank_size, mirror)
-    target = Path(out) if out else path
-    save_model_file(scored, target, meta.with_changes(open_set=record))
-    return target, record
-
-
-def in_model_classes(data, class_names: list[str]):
-    """`data` labelled by the model's class list: a source may hold photos of only some of the
-    classes (a threshold fitted on your own photos of a few of them), none of other classes."""
-    unknown = [name for name in data.class_names if name not in class_names]
-    if unknown:
-        raise CifarlabError(f"--data has classes the model does not know: {', '.join(unknown[:6])} (the "
-                            f"model's: {', '.join(class_names[:6])}...); pass the data the model was "
-                            "trained on, or photos of some of its classes")
-    index = np.array([class_names.index(name) for name in data.class_names], np.int64)
-    splits = {name: dataclasses.replace(split, labels=index[split.labels]) for name, split in data.splits.items()}
-    return dataclasses.replace(data, class_names=list(class_names), splits=splits)
+    from `data`, written atomically to `out` (default: in place); the statistics from its train
+    split, the threshold from its validation split (training/refit.py). `score` and `mirror`
+    default to the model's own, else knn, one view. Returns (path, OpenSet)."""
+    refit = open_refit(model_path, data, "adding the open-set score", val_fraction)
+    own = refit.meta.open_set or OpenSet(DEFAULT_SCORE, threshold=0.0)
+    score, mirror = score or own.score, own.mirror if mirror is None else mirror
+    scored, record = add_open_set(refit.model, refit.data.split("train"), refit.data.splits.get("val"),
+                                  refit.meta.num_classes, score, keep, refit.seed, bank_size, mirror)
+    return refit.save(scored, refit.meta.with_changes(open_set=record), out), record
