@@ -6,8 +6,11 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
+from sklearn.metrics import log_loss
 
 from cifarlab.cli.main import main
+from cifarlab.data import load_dataset
 from cifarlab.inference import open_classifier
 from cifarlab.models.io import read_metadata
 
@@ -29,6 +32,11 @@ def test_calibrate_refits_the_temperature_and_keeps_the_mirrored_score(tiny_mode
     assert "temperature 1.000 ->" in printed and "150 validation images" in printed
     previous, after = (float(x) for x in printed.split("log-loss ")[1].split(" on ")[0].split(" -> "))
     assert after <= previous
+    # the figures are those of the files themselves on the validation photos
+    val = load_dataset(photos, image_size=32, use_cache=False).split("val")
+    for file, expected in ((path, previous), (out, after)):
+        val_probs = open_classifier(file, "keras").predict(val.images)
+        assert log_loss(val.labels, val_probs, labels=[0, 1, 2]) == pytest.approx(expected, abs=2e-4)
     meta = read_metadata(out)
     assert meta.val_metrics["temperature"] != 1.0 and meta.open_set == before.metadata.open_set
     calibrated = open_classifier(out, "keras")

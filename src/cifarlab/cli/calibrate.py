@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cifarlab import options
-from cifarlab.cli.common import add_data_arguments, data_source
+from cifarlab.cli.common import add_data_arguments, model_and_data
 from cifarlab.inference.choice import model_option
 from cifarlab.options import Options, option
 
@@ -32,12 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cifarlab.models.io import read_metadata, resolve_model_path
     from cifarlab.training.calibration import calibrate_file
 
     config = options.from_args(CalibrateConfig, args)
-    path = resolve_model_path(config.model)
-    data = data_source(args).load(read_metadata(path).input_size[0])
+    path, data = model_and_data(args, config.model)
     target, fit = calibrate_file(path, data, config.out)
     print(f"wrote {target}: temperature {fit['previous_temperature']:.3f} -> {fit['temperature']:.3f} "
           f"(log-loss {fit['previous_log_loss']:.4f} -> {fit['log_loss']:.4f} on {fit['images']} "

@@ -39,3 +39,11 @@ def data_source(args: argparse.Namespace) -> DataSource:
 
 def dataset_from_args(args: argparse.Namespace, image_size: int | None = None):
     return data_source(args).load(image_size)
+
+
+def model_and_data(args: argparse.Namespace, model):
+    """(the model file `model` names, default the shipped one; --data read at its input size)."""
+    from cifarlab.models.io import read_metadata, resolve_model_path
+
+    path = resolve_model_path(model)
+    return path, data_source(args).load(read_metadata(path).input_size[0])

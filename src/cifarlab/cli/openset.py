@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cifarlab import options
-from cifarlab.cli.common import add_data_arguments, data_source
+from cifarlab.cli.common import add_data_arguments, model_and_data
 from cifarlab.inference.choice import model_option
 from cifarlab.models.openset import DEFAULT_SCORE, KNN_BANK, SCORES
 from cifarlab.options import Options, at_least, between, option
@@ -42,13 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cifarlab.models.io import read_metadata, resolve_model_path
     from cifarlab.training.openset import attach_to_file, describe
 
     config = options.from_args(OpenSetConfig, args)
-    path = resolve_model_path(config.model)
-    side = read_metadata(path).input_size[0]
-    data = data_source(args).load(side)
+    path, data = model_and_data(args, config.model)
     target, record = attach_to_file(path, data, config.out, config.score, config.keep,
                                     bank_size=config.bank_size, mirror=config.mirror)
     print(f"wrote {target}: {describe(record)}")

@@ -45,20 +45,27 @@ def nll(log_probs: np.ndarray, labels: np.ndarray, temperature: float) -> float:
 
 
 def fit_temperature(model: keras.Model, split: Split) -> float:
-    """The T in [0.25, 4] minimizing the negative log-likelihood on `split`.
+    """The T in [0.25, 4] minimizing the negative log-likelihood on `split` (`temperature_for`)."""
+    return temperature_for(log_probabilities(model, split), split.labels)
+
+
+def log_probabilities(model: keras.Model, split: Split) -> np.ndarray:
+    return np.log(np.clip(predict_probabilities(model, split).astype(np.float64), 1e-12, 1))
+
+
+def temperature_for(log_probs: np.ndarray, labels: np.ndarray) -> float:
+    """The T in [0.25, 4] minimizing the negative log-likelihood of (N, classes) log-probabilities.
 
     Bounded: a small validation split that the model gets all right would otherwise push T to
     zero (infinitely confident)."""
-    log_probs = np.log(np.clip(predict_probabilities(model, split).astype(np.float64), 1e-12, 1))
-    result = minimize_scalar(lambda t: nll(log_probs, split.labels, t), bounds=(0.25, 4.0), method="bounded")
+    result = minimize_scalar(lambda t: nll(log_probs, labels, t), bounds=(0.25, 4.0), method="bounded")
     return float(result.x)
 
 
 def probability_metrics(model: keras.Model, split: Split) -> dict:
     """Accuracy and log-loss of a finished model on a split (what the model file reports)."""
-    probs = predict_probabilities(model, split).astype(np.float64)
-    log_probs = np.log(np.clip(probs, 1e-12, 1))
-    return {"accuracy": float((probs.argmax(1) == split.labels).mean()),
+    log_probs = log_probabilities(model, split)
+    return {"accuracy": float((log_probs.argmax(1) == split.labels).mean()),
             "log_loss": nll(log_probs, split.labels, 1.0),
             "temperature": temperature_of(model)}
 
@@ -84,11 +91,10 @@ def calibrate_file(model_path, data, out=None, val_fraction: float | None = None
     if val is None or len(val) < MIN_CALIBRATION_IMAGES:
         raise CifarlabError(f"--data has {0 if val is None else len(val)} validation images; a temperature "
                             f"needs at least {MIN_CALIBRATION_IMAGES} (a DIR/val/<class>/ folder of photos)")
-    base = openset.without_ood_score(refit.model)
-    previous = temperature_of(base)
-    calibrated = with_temperature(refit.model, previous * fit_temperature(base, val))
-    after = probability_metrics(openset.without_ood_score(calibrated), val)
-    fit = {"temperature": after["temperature"], "previous_temperature": previous, "images": len(val),
-           "log_loss": after["log_loss"], "previous_log_loss": probability_metrics(base, val)["log_loss"]}
-    meta = refit.meta.with_changes(val_metrics={**refit.meta.val_metrics, "temperature": after["temperature"]})
-    return refit.save(calibrated, meta, out), fit
+    log_probs = log_probabilities(openset.without_ood_score(refit.model), val)
+    relative = temperature_for(log_probs, val.labels)  # on top of the model's own temperature
+    previous = temperature_of(refit.model)
+    fit = {"temperature": previous * relative, "previous_temperature": previous, "images": len(val),
+           "log_loss": nll(log_probs, val.labels, relative), "previous_log_loss": nll(log_probs, val.labels, 1.0)}
+    meta = refit.meta.with_changes(val_metrics={**refit.meta.val_metrics, "temperature": fit["temperature"]})
+    return refit.save(with_temperature(refit.model, fit["temperature"]), meta, out), fit

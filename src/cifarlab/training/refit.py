@@ -5,21 +5,28 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cifarlab.errors import CifarlabError
 
+if TYPE_CHECKING:
+    import keras
+
+    from cifarlab.data import Dataset
+    from cifarlab.models.metadata import ModelMetadata
+
 
 @dataclasses.dataclass
 class Refit:
-    path: Path         # the model file
-    model: object      # its keras.Model
-    meta: object       # its ModelMetadata
-    data: object       # the photos: the model's class list, with a "val" split when one was drawn
-    seed: int          # the model's recipe seed
+    path: Path             # the model file
+    model: keras.Model     # as loaded
+    meta: ModelMetadata
+    data: Dataset          # the photos: the model's class list, with a "val" split when one was drawn
+    seed: int              # the model's recipe seed
 
-    def save(self, model, meta, out=None) -> Path:
+    def save(self, model: keras.Model, meta: ModelMetadata, out=None) -> Path:
         """Write `model` atomically to `out` (default: over the file it came from)."""
         from cifarlab.models.io import save_model_file
 
