@@ -71,6 +71,25 @@ def camera_training_folder(dest: str | Path, cifar: str | Path = CIFAR10_JPEG,
     return dest
 
 
+def validation_folder(camera_data: str | Path, dest: str | Path, real: bool, train_per_class: int = 3) -> Path:
+    """DEST/val/<class>/: CAMERA_DATA's validation photos of one source (the real photos when
+    `real`, else CIFAR-10's), and DEST/train/<class>/ a few CIFAR-10 training images so DEST reads as
+    a dataset; for `cifarlab openset|calibrate --data DEST`. Made once."""
+    source, dest = Path(camera_data), Path(dest)
+    if (dest / "val").exists():
+        return dest
+    for class_dir in sorted(d for d in (source / "val").iterdir() if d.is_dir()):
+        photos = [f for f in sorted(class_dir.iterdir()) if f.name.startswith("tin_") == real]
+        training = sorted(f for f in (source / "train" / class_dir.name).iterdir()
+                          if not f.name.startswith("tin"))[:train_per_class]
+        for split, files in (("val", photos), ("train", training)):
+            if files:
+                (dest / split / class_dir.name).mkdir(parents=True, exist_ok=True)
+            for f in files:
+                (dest / split / class_dir.name / f.name).symlink_to(f.resolve())
+    return dest
+
+
 def untrained_fast_model(folder: Path, command: str) -> Path:
     """A `fast` CIFAR-10 network with untrained weights: right shapes and cost, chance accuracy."""
     from cifarlab.data import CIFAR10_CLASSES

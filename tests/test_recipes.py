@@ -50,13 +50,17 @@ def test_small_data_rule_is_named_as_the_source(tmp_path, capsys):
     assert int(table["batch-size"][0]) < 1024
 
 
-def test_the_shipped_and_the_default_recipes_inherit_from_fast_sgd_and_override():
-    sgd, robust, fast = (get_recipe(name).values for name in ("fast-sgd", "fast-robust", "fast"))
+def test_the_shipped_and_the_default_recipes_inherit_and_override_only_what_they_name():
+    sgd, robust, fast, camera, wide = (get_recipe(name).values for name in
+                                       ("fast-sgd", "fast-robust", "fast", "camera", "camera-wide"))
     def changed(a, b):
         return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
 
     assert changed(sgd, robust) == {"epochs", "noise", "contrast", "blur", "whitening_eps"}
     assert changed(sgd, fast) == {"optimizer", "schedule", "epochs"}
+    assert changed(fast, camera) == {"outliers", "outlier_kind", "ood_score", "ood_mirror"}
+    assert changed(camera, wide) == {"widths", "noise", "contrast", "blur", "whitening_eps", "epochs",
+                                     "ood_mirror"}
     assert get_recipe("fast-robust").model == "fast"
     assert get_recipe("finetune").transfer and get_recipe("finetune").values["batch_size"] == 32
 

@@ -113,13 +113,15 @@ declare(
     ood_mirror=True,         # ... averaged over the image and its mirror image
 )
 
-# The camera recipe on the wide, corruption-robust network (docs/results.md#the-camera-wide-model).
+# The shipped model (scripts/ship_model.sh): the camera recipe on the wide, corruption-robust
+# network (docs/results.md#the-shipped-model).
 declare(
-    "camera-wide", "`camera` on the 128/384/384 network with `fast-robust`'s corruptions for 20 "
-    "epochs", base="camera",
+    "camera-wide", "`camera` on the 128/384/384 network with `fast-robust`'s corruptions for 36 "
+    "epochs, scored on one view: the shipped models/cifar10-fast.keras", base="camera",
     widths=(128, 384, 384),
     noise=0.1, contrast=0.3, blur=0.3, whitening_eps=0.1,
-    epochs=20,
+    epochs=36,               # the corruptions gain about 0.08 points an epoch past 20
+    ood_mirror=False,        # a second view doubles the wide network's per-frame cost
 )
 
 # The network and recipe the project was first described with.
