@@ -251,14 +251,16 @@ def test_train_with_ood_score_none_has_no_score(tmp_path):
 
 
 def test_a_from_model_rejects_a_class_it_never_saw(shared_cifar, tmp_path):
-    """Three CIFAR classes, 20 training images each, learned from the shipped model in seconds:
-    frogs (never seen) are unknown, the three classes' own test images are not."""
+    """Three CIFAR classes, 20 photos each, learned from the shipped model in seconds: frogs
+    (never seen) are unknown, 100 other photos of the three classes are not. The 20 are photos the
+    shipped model never trained on, as a camera's are: its own training photos have features it
+    has memorised, whose leave-one-out scores sit below any new photo's."""
     from cifarlab.data.files import load_resized
 
     known = ("airplane", "automobile", "ship")
     for name in known:
         (tmp_path / "data" / name).mkdir(parents=True)
-        for image in sorted((shared_cifar / "train" / name).iterdir())[:20]:
+        for image in sorted((shared_cifar / "test" / name).iterdir())[100:120]:
             shutil.copy(image, tmp_path / "data" / name / image.name)
     out = tmp_path / "run"
     assert main(["train", "--data", str(tmp_path / "data"), "--from", "--transfer", "head", "--out", str(out)]) == 0
@@ -272,7 +274,7 @@ def test_a_from_model_rejects_a_class_it_never_saw(shared_cifar, tmp_path):
     assert classifier.metadata.open_set.fitted_on == "training"  # 3 x ~3 validation images: the rule
     own = [flagged(name) for name in known]
     assert flagged("frog") > 0.8
-    assert np.mean(own) < 0.2, own  # 14 training images a class: some of their own test images look new
+    assert np.mean(own) < 0.1, own  # 14 training images a class: a few of the others look new
 
 
 def test_leave_one_out_scores_do_not_find_an_image_itself():
