@@ -6,7 +6,7 @@
 #   docs/pictures/cam.png                class-activation maps of a few test photos (`predict --explain`)
 #   docs/pictures/training_curves.png    loss/accuracy per epoch of the shipped model's training run
 #   docs/pictures/time_to_accuracy.png   test accuracy vs training minutes of the fast-robust run
-#                                        (bench/time_to_accuracy.py; the wide runs were not timed that way)
+#                                        (bench/time_to_accuracy.py; the wide run was not timed that way)
 # Usage: scripts/readme_pictures.sh DATA   (DATA: CIFAR-10, e.g. ../shared/datasets/cifar10-jpeg)
 # Needs Xvfb, xdotool and ImageMagick's `import` (./setup.sh installs them).
 set -euo pipefail
@@ -14,8 +14,7 @@ cd "$(dirname "$0")/.."
 DATA=${1:?usage: scripts/readme_pictures.sh CIFAR10_DATA}
 BIN=.venv/bin
 OUT=docs/pictures
-RECIPE=camera-wide    # the shipped model's recipe; scripts/ship_model.sh copies its training log here:
-LOG=bench/results/$RECIPE-shipped-log.csv
+RUN=fast-robust-wide   # the shipped model's training run: bench/results/$RUN-log.csv
 TIMED=fast-robust      # bench/results/time_to_accuracy-$TIMED.png
 mkdir -p "$OUT"
 
@@ -24,8 +23,8 @@ report=$(mktemp -d)
 cp "$report/confusion_matrix.png" "$report/reliability.png" "$OUT/"
 rm -rf "$report"
 
-"$BIN/python" -m cifarlab.training.curves "$LOG" "$OUT/training_curves.png" \
-  "training run of the shipped model ($RECIPE)"
+"$BIN/python" -m cifarlab.training.curves "bench/results/$RUN-log.csv" "$OUT/training_curves.png" \
+  "training run of the shipped model ($RUN)"
 cp "bench/results/time_to_accuracy-$TIMED.png" "$OUT/time_to_accuracy.png"
 
 photos=$(mktemp -d)
