@@ -1,6 +1,6 @@
 """The folders the `camera-wide` recipe trains and is tuned on, made from ../shared/datasets:
 
-    python bench/camera_data.py DEST
+    python scripts/camera_data.py DEST
 
 DEST/camera: CIFAR-10 training images and real in-class photos (`--data` of `cifarlab train`);
 DEST/outliers and DEST/outliers-held-out: the class-disjoint split of the real outlier photos
@@ -12,10 +12,12 @@ are kept as they are. Prints the five paths.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from _common import (OUTLIER_CLASSES, camera_training_folder, outlier_training_folder,
-                     validation_folder)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # the shared data paths live there
+from _common import (OUTLIER_CLASSES, camera_training_folder,  # noqa: E402
+                     outlier_training_folder, validation_folder)
 
 
 def main() -> None:
