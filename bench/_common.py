@@ -45,6 +45,7 @@ def outlier_training_folder(root: str | Path, dest: str | Path, held_out: bool =
 REAL_IN_CLASS_TRAIN = TINY_IMAGENET / "cifar-classes-train"  # may be trained on (its README)
 REAL_COPIES = 3       # each real training photo is listed this many times: a fifth of the images
 REAL_VAL_EVERY = 6    # every sixth real photo (sorted per class) is validation, never trained on
+REAL_PREFIX = "tin"   # the names of the real photos in a camera folder start so (CIFAR-10's are numbers)
 CIFAR_VAL_EVERY = 50  # every fiftieth CIFAR-10 training image (sorted per class) is validation
 
 
@@ -63,8 +64,8 @@ def camera_training_folder(dest: str | Path, cifar: str | Path = CIFAR10_JPEG,
             (dest / ("val" if i % CIFAR_VAL_EVERY == 0 else "train") / cls / f.name).symlink_to(f)
         photos = sorted((real / cls).iterdir()) if (real / cls).is_dir() else []
         for i, f in enumerate(photos):
-            names = ([f"val/{cls}/tin_{f.name}"] if i % REAL_VAL_EVERY == 0 else
-                     [f"train/{cls}/tin{copy}_{f.name}" for copy in range(REAL_COPIES)])
+            names = ([f"val/{cls}/{REAL_PREFIX}_{f.name}"] if i % REAL_VAL_EVERY == 0 else
+                     [f"train/{cls}/{REAL_PREFIX}{copy}_{f.name}" for copy in range(REAL_COPIES)])
             for name in names:
                 (dest / name).symlink_to(f)
     (dest / "test").symlink_to(cifar / "test", target_is_directory=True)
@@ -79,9 +80,9 @@ def validation_folder(camera_data: str | Path, dest: str | Path, real: bool, tra
     if (dest / "val").exists():
         return dest
     for class_dir in sorted(d for d in (source / "val").iterdir() if d.is_dir()):
-        photos = [f for f in sorted(class_dir.iterdir()) if f.name.startswith("tin_") == real]
+        photos = [f for f in sorted(class_dir.iterdir()) if f.name.startswith(REAL_PREFIX) == real]
         training = sorted(f for f in (source / "train" / class_dir.name).iterdir()
-                          if not f.name.startswith("tin"))[:train_per_class]
+                          if not f.name.startswith(REAL_PREFIX))[:train_per_class]
         for split, files in (("val", photos), ("train", training)):
             if files:
                 (dest / split / class_dir.name).mkdir(parents=True, exist_ok=True)
