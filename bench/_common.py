@@ -46,22 +46,36 @@ REAL_IN_CLASS_TRAIN = TINY_IMAGENET / "cifar-classes-train"  # may be trained on
 REAL_COPIES = 3       # each real training photo is listed this many times: a fifth of the images
 REAL_VAL_EVERY = 6    # every sixth real photo (sorted per class) is validation, never trained on
 REAL_PREFIX = "tin"   # the names of the real photos in a camera folder start so (CIFAR-10's are numbers)
-CIFAR_VAL_EVERY = 50  # every fiftieth CIFAR-10 training image (sorted per class) is validation
+CIFAR_VAL_FRACTION = 0.02  # CIFAR-10 validation: the images `cifarlab train --data CIFAR10 --seed 0`
+                           # holds out, so a model trained that way never saw them (--from)
+
+
+def cifar_validation(cifar: str | Path = CIFAR10_JPEG) -> set[str]:
+    """'<class>/<file>' of the CIFAR-10 training images that `train --data CIFAR --seed 0` with
+    the recipes' val share carves as validation (the product's own draw, on the sorted folders)."""
+    from cifarlab.data.sampling import seeded_sample
+
+    files = [f"{cls.name}/{f.name}" for cls in sorted(d for d in (Path(cifar) / "train").iterdir() if d.is_dir())
+             for f in sorted(cls.iterdir())]
+    labels = np.unique([f.split("/")[0] for f in files], return_inverse=True)[1]
+    held, _ = seeded_sample(len(files), CIFAR_VAL_FRACTION, 0, labels=labels)
+    return {files[i] for i in held}
 
 
 def camera_training_folder(dest: str | Path, cifar: str | Path = CIFAR10_JPEG,
                            real: str | Path = REAL_IN_CLASS_TRAIN) -> Path:
     """DEST/<train|val|test>/<class>/ of symlinks: CIFAR-10's training images and the real
     in-class photos of `real` (REAL_COPIES times over) for training, a held-out share of both for
-    validation, CIFAR-10 test as test; made once (an existing DEST is used as it is)."""
+    validation (CIFAR-10's: `cifar_validation`), CIFAR-10 test as test; made once (an existing DEST is used as it is)."""
     cifar, real, dest = Path(cifar).resolve(), Path(real).resolve(), Path(dest)
     if (dest / "test").exists():
         return dest
+    held_out = cifar_validation(cifar)
     for cls in sorted(d.name for d in (cifar / "train").iterdir() if d.is_dir()):
         for split in ("train", "val"):
             (dest / split / cls).mkdir(parents=True, exist_ok=True)
-        for i, f in enumerate(sorted((cifar / "train" / cls).iterdir())):
-            (dest / ("val" if i % CIFAR_VAL_EVERY == 0 else "train") / cls / f.name).symlink_to(f)
+        for f in sorted((cifar / "train" / cls).iterdir()):
+            (dest / ("val" if f"{cls}/{f.name}" in held_out else "train") / cls / f.name).symlink_to(f)
         photos = sorted((real / cls).iterdir()) if (real / cls).is_dir() else []
         for i, f in enumerate(photos):
             names = ([f"val/{cls}/{REAL_PREFIX}_{f.name}"] if i % REAL_VAL_EVERY == 0 else

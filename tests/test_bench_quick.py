@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +100,26 @@ def test_outlier_split_holds_out_every_third_class_and_training_sees_only_the_re
     (dest / "a").symlink_to(root / "a")
     with pytest.raises(FileExistsError, match="a"):
         common.outlier_training_folder(root, dest)
+
+
+def test_the_camera_folders_cifar_validation_is_what_training_on_cifar_holds_out(tmp_path):
+    """A model trained on CIFAR-10 with --seed 0 (the shipped model's parent) never saw the camera
+    folders' CIFAR-10 validation images, on which the shipped model is calibrated."""
+    from helpers.images import write_image_folder
+
+    from cifarlab.data import load_dataset
+    from cifarlab.data.dataset import with_validation
+    from cifarlab.data.images import read_image_rgb
+    from cifarlab.training.recipes import get_recipe
+
+    common = load_bench_module("_common")
+    assert common.CIFAR_VAL_FRACTION == get_recipe("fast-robust-wide").values["val_fraction"]
+    root = write_image_folder(tmp_path / "cifar", {"train": 600, "test": 3}, size=32)
+    held_out = with_validation(load_dataset(root, use_cache=False), common.CIFAR_VAL_FRACTION, seed=0)
+    names = sorted(common.cifar_validation(root))
+    assert len(names) == len(held_out.split("val")) == 12
+    np.testing.assert_array_equal(np.stack([read_image_rgb(root / "train" / n) for n in names]),
+                                  held_out.split("val").images)
 
 
 def test_quick_records_go_to_the_quick_folder(tmp_path, monkeypatch):

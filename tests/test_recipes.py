@@ -24,7 +24,8 @@ def rows(text: str) -> dict[str, tuple[str, str]]:
 
 @pytest.mark.parametrize("name", list(recipes()))
 def test_every_recipe_prints_its_resolved_config(name, capsys):
-    assert main(["train", "--recipe", name, "--print-config"]) == 0
+    parent = ["--from"] if get_recipe(name).continues else []  # the shipped model
+    assert main(["train", "--recipe", name, "--print-config", *parent]) == 0
     table = rows(capsys.readouterr().out)
     assert table["recipe"][0] == name
     for field, value in get_recipe(name).values.items():
@@ -51,8 +52,9 @@ def test_small_data_rule_is_named_as_the_source(tmp_path, capsys):
 
 
 def test_the_shipped_and_the_default_recipes_inherit_and_override_only_what_they_name():
-    sgd, robust, fast, camera, wide = (get_recipe(name).values for name in
-                                       ("fast-sgd", "fast-robust", "fast", "camera", "camera-wide"))
+    sgd, robust, fast, camera, wide, tune = (
+        get_recipe(name).values for name in
+        ("fast-sgd", "fast-robust", "fast", "camera", "camera-wide", "camera-tune"))
     def changed(a, b):
         return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
 
@@ -61,6 +63,8 @@ def test_the_shipped_and_the_default_recipes_inherit_and_override_only_what_they
     assert changed(fast, camera) == {"outliers", "outlier_kind", "ood_score", "ood_mirror"}
     assert changed(camera, wide) == {"widths", "noise", "contrast", "blur", "whitening_eps", "epochs",
                                      "ood_mirror"}
+    assert changed(wide, tune) == {"optimizer", "schedule", "lr", "epochs", "keep_parent"}
+    assert get_recipe("camera-tune").continues and not get_recipe("camera-tune").transfer
     assert get_recipe("fast-robust").model == "fast"
     assert get_recipe("finetune").transfer and get_recipe("finetune").values["batch_size"] == 32
 
@@ -84,8 +88,9 @@ def test_unknown_recipe_suggests_the_closest(capsys):
 def test_recipe_and_model_must_agree():
     with pytest.raises(CifarlabError, match="trains the fast model"):
         TrainConfig(recipe="fast-robust", model="baseline")
-    with pytest.raises(CifarlabError, match="trains from scratch"):
-        TrainConfig(recipe="fast", from_model="x.keras")
+    with pytest.raises(CifarlabError, match="add --from MODEL"):
+        TrainConfig(recipe="camera-tune")
+    assert TrainConfig(recipe="camera-tune", from_model="x.keras").resolved().transfer is None
 
 
 def test_layers_option_reaches_the_builder():

@@ -69,6 +69,8 @@ class TrainConfig(DataSource):
     from_model: str | None = option(
         None, "learn these classes from a trained cifarlab model: its backbone is kept, a new head "
               "is made for the classes of --data, and the data is read at the model's input size; "
+              "with a --recipe that trains from scratch, that recipe's network starts from every "
+              "weight of MODEL instead (same architecture, widths and classes); "
               "--from alone = $CIFARLAB_MODEL or the shipped models/cifar10-fast.keras",
         flag="from", const="", metavar="MODEL")
     transfer: str | None = option(
@@ -105,6 +107,11 @@ class TrainConfig(DataSource):
     clip_norm: float | None = recipe_field("clip each step's gradients to this global norm: one bad "
                                            "batch cannot throw the weights far (0 = off)", unset=0.0)
     label_smoothing: float | None = recipe_field("label smoothing", unset=0.0)
+    keep_parent: float | None = recipe_field(
+        "with --from and a recipe that goes on training: the trained weights are mixed with the "
+        "parent's, this share of the parent's, before calibration (weight-space ensembling, "
+        "WiSE-FT: keeps much of the parent's robustness; 0 = off)",
+        check=between(0, 1, open_high=True), unset=0.0)
     calibrate: bool | None = recipe_field("fit a softmax temperature on the validation split", unset=False)
     val_fraction: float | None = recipe_field("fraction of train held out as validation (if the source has no val split)")
     early_stopping_patience: int | None = recipe_field("epochs without a better val loss before stopping (0 = off)", unset=0)
@@ -190,9 +197,9 @@ class TrainConfig(DataSource):
         if self.transfer is not None and self.from_model is None:
             raise CifarlabError("--transfer applies with --from MODEL only; add --from or drop --transfer")
         entry = self.recipe_entry()
-        if self.from_model is not None and not entry.transfer:
-            raise CifarlabError(f"--recipe {entry.name} trains from scratch; drop --from, or use "
-                                f"--recipe {' or '.join(TRANSFER_MODES)} to learn from a model")
+        if entry.continues and self.from_model is None:
+            raise CifarlabError(f"--recipe {entry.name} goes on training a model; add --from MODEL "
+                                f"(a {entry.model} model with the widths {_shown(entry.values['widths'])})")
         if self.transfer is not None and self.recipe is not None and self.recipe != self.transfer:
             raise CifarlabError(f"--transfer {self.transfer} and --recipe {self.recipe} disagree; give one")
         if entry.model and self.model and self.model != entry.model:

@@ -11,12 +11,18 @@ a new head is put on it: Dense(number of new classes) named `logits`, then the r
 and scaled features) of every training image and its mirror image through the frozen network.
 The `head` recipe stops there (no training step); `finetune` then trains the whole network.
 The parent's input size and normalization are kept; the parent trains in its own float32.
+
+With a recipe that trains from scratch, `--from` gives that recipe's own network (and precision)
+every weight of the parent up to its logits instead: the parent must have the same architecture,
+widths and classes, and training goes on with the recipe's data, augmentations and losses;
+with `keep_parent`, the trained weights are then mixed with the parent's (WiSE-FT, Wortsman et
+al., 2022), BatchNorm statistics included.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -42,13 +48,15 @@ class Start:
     std: tuple[float, ...]
     parent: Path | None = None
     describe: str = ""                                  # what the start did, for the recipe record
+    settle: Callable[[keras.Model], None] | None = None  # on the trained network, before calibration
 
 
 def from_scratch(cfg, image_size: tuple[int, int], num_classes: int, train: Split,
-                 adjust: Callable[[keras.Model], None]) -> Start:
+                 adjust: Callable[[keras.Model], None], stats: tuple | None = None) -> Start:
     """The registered architecture, initialised from the training images where it needs them;
-    `adjust(model)` applies run options to every model built (BatchNorm momentum)."""
-    mean, std = channel_stats(train.rows)
+    `adjust(model)` applies run options to every model built (BatchNorm momentum). `stats`:
+    the input normalization's (mean, std), by default the training images'."""
+    mean, std = stats or channel_stats(train.rows)
 
     def build(policy: str, temperature: float = 1.0) -> keras.Model:
         model = build_model(cfg.model, image_size, num_classes, mean, std, dtype_policy=policy,
@@ -154,3 +162,52 @@ def from_parent(parent: Parent, num_classes: int, train: Split, balanced: bool, 
 
     return Start(build, finish, parent.meta.mean, parent.meta.std, parent.path,
                  f"logistic regression on scaled features of the images and their mirror images, C={HEAD_C}")
+
+
+def _classifier(model: keras.Model) -> keras.Model:
+    """The network up to its logits: without the temperature and the open-set layers."""
+    return keras.Model(model.input, model.get_layer(LOGITS).output)
+
+
+def check_continues(cfg, parent: Parent, class_names: tuple[str, ...]) -> None:
+    """A parent that `from_weights` can start the recipe's network from: same architecture,
+    classes and weight shapes (checked on an uninitialised build, before anything is written)."""
+    if parent.meta.model != cfg.model:
+        raise CifarlabError(f"--from {parent.path} is a {parent.meta.model} model and --recipe "
+                            f"{cfg.recipe} trains {cfg.model}; give a recipe of the parent's architecture")
+    if tuple(parent.meta.class_names) != tuple(class_names):
+        raise CifarlabError(f"--from {parent.path} knows {', '.join(parent.meta.class_names)}; the data "
+                            f"has {', '.join(class_names)}; to learn other classes drop --recipe "
+                            f"(--from then fits a new head)")
+    zeros = np.zeros(3)
+    shapes = [w.shape for w in _classifier(build_model(cfg.model, parent.meta.input_size, len(class_names),
+                                                       zeros, zeros + 1, **cfg.model_options())).weights]
+    if shapes != [w.shape for w in _classifier(parent.model).weights]:
+        widths = parent.meta.recipe.get("widths")
+        raise CifarlabError(f"--from {parent.path}: its weights do not fit the network of --recipe "
+                            f"{cfg.recipe}; give the parent's --widths"
+                            f"{' ' + ','.join(map(str, widths)) if widths else ''}")
+
+
+def from_weights(cfg, parent: Parent, num_classes: int, train: Split,
+                 adjust: Callable[[keras.Model], None]) -> Start:
+    """The recipe's network from scratch, then every weight of the parent up to its logits copied
+    into it (`check_continues` first)."""
+    scratch = from_scratch(cfg, parent.meta.input_size, num_classes, train, adjust,
+                           stats=(np.asarray(parent.meta.mean), np.asarray(parent.meta.std)))
+    parent_weights = _classifier(parent.model).get_weights()
+
+    def build(policy: str) -> keras.Model:
+        model = scratch.build(policy)
+        _classifier(model).set_weights(parent_weights)
+        return model
+
+    def mix_in_parent(model: keras.Model) -> None:
+        share, classifier = cfg.keep_parent, _classifier(model)
+        classifier.set_weights([(1 - share) * mine + share * theirs
+                                for mine, theirs in zip(classifier.get_weights(), parent_weights)])
+
+    return replace(scratch, build=build, parent=parent.path,
+                   describe=f"every weight up to the logits from {parent.path}"
+                            + (f", {cfg.keep_parent:.0%} of them mixed back in after training" if cfg.keep_parent else ""),
+                   settle=mix_in_parent if cfg.keep_parent else None)

@@ -45,7 +45,8 @@ from cifarlab.training.precision import dtype_policy
 from cifarlab.training.rollback import LR_FACTOR, MAX_ROLLBACKS, with_scaled_learning_rate
 from cifarlab.training.rollback import describe as describe_rollback
 from cifarlab.training.small_data import small_data_defaults
-from cifarlab.training.start import Parent, check_image_size, from_parent, from_scratch, open_parent
+from cifarlab.training.start import (Parent, check_continues, check_image_size, from_parent, from_scratch,
+                                     from_weights, open_parent)
 
 log = logging.getLogger(__name__)
 IMBALANCE = 1.5  # classes are weighted when the largest has more than this x the smallest's images
@@ -165,6 +166,11 @@ def train(config: TrainConfig, extra_callbacks: list | None = None,
     cfg, chosen, parent, data = run.cfg, run.chosen, run.parent, run.data
     data = split_data(cfg, data)
     check_augmentation(cfg, min(data.image_size))
+    if parent and not cfg.transfer:
+        check_continues(cfg, parent, tuple(data.class_names))
+    elif cfg.keep_parent:
+        raise CifarlabError(f"--keep-parent {cfg.keep_parent} mixes in the weights of the model training "
+                            "went on from: add --from MODEL with a recipe that trains from scratch")
     ckpt_dir, state = run_folder.prepare_out(cfg)
     if is_chief() and state is None:  # a fresh run records its split and choices for a resume
         run_folder.record_start(cfg, data, chosen)
@@ -202,8 +208,12 @@ def _train(cfg: TrainConfig, data: Dataset, ckpt_dir: Path, state: dict | None,
         if cfg.bn_momentum is not None:
             bn_changed[:] = set_bn_momentum(model, cfg.bn_momentum, at_most=not bn_by_hand)
 
-    start = (from_parent(parent, data.num_classes, train_split, bool(class_weight), cfg.seed) if parent
-             else from_scratch(cfg, data.image_size, data.num_classes, train_split, adjust))
+    if parent and cfg.transfer:
+        start = from_parent(parent, data.num_classes, train_split, bool(class_weight), cfg.seed)
+    elif parent:
+        start = from_weights(cfg, parent, data.num_classes, train_split, adjust)
+    else:
+        start = from_scratch(cfg, data.image_size, data.num_classes, train_split, adjust)
 
     def initial_model(state: dict | None) -> keras.Model:
         with strategy.scope():
@@ -333,6 +343,8 @@ def finalize(model: keras.Model, start, val_split: Split | None, calibrate: bool
     """The model that ships: float32 (whatever precision trained it), temperature-calibrated
     (training/calibration.py; with too few validation images the temperature stays 1)."""
     temperature = 1.0
+    if start.settle:
+        start.settle(model)
     if calibrate and val_split is not None:
         if len(val_split) >= MIN_CALIBRATION_IMAGES:
             temperature = fit_temperature(model, val_split)
