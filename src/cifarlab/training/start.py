@@ -164,11 +164,6 @@ def from_parent(parent: Parent, num_classes: int, train: Split, balanced: bool, 
                  f"logistic regression on scaled features of the images and their mirror images, C={HEAD_C}")
 
 
-def _classifier(model: keras.Model) -> keras.Model:
-    """The network up to its logits: without the temperature and the open-set layers."""
-    return keras.Model(model.input, model.get_layer(LOGITS).output)
-
-
 def check_continues(cfg, parent: Parent, class_names: tuple[str, ...]) -> None:
     """A parent that `from_weights` can start the recipe's network from: same architecture,
     classes and weight shapes (checked on an uninitialised build, before anything is written)."""
@@ -180,9 +175,10 @@ def check_continues(cfg, parent: Parent, class_names: tuple[str, ...]) -> None:
                             f"has {', '.join(class_names)}; to learn other classes drop --recipe "
                             f"(--from then fits a new head)")
     zeros = np.zeros(3)
-    shapes = [w.shape for w in _classifier(build_model(cfg.model, parent.meta.input_size, len(class_names),
-                                                       zeros, zeros + 1, **cfg.model_options())).weights]
-    if shapes != [w.shape for w in _classifier(parent.model).weights]:
+    recipe_network = build_model(cfg.model, parent.meta.input_size, len(class_names), zeros, zeros + 1,
+                                 **cfg.model_options())
+    shapes = [w.shape for w in feature_model(recipe_network).weights]
+    if shapes != [w.shape for w in feature_model(parent.model).weights]:
         widths = parent.meta.recipe.get("widths")
         raise CifarlabError(f"--from {parent.path}: its weights do not fit the network of --recipe "
                             f"{cfg.recipe}; give the parent's --widths"
@@ -195,15 +191,15 @@ def from_weights(cfg, parent: Parent, num_classes: int, train: Split,
     into it (`check_continues` first)."""
     scratch = from_scratch(cfg, parent.meta.input_size, num_classes, train, adjust,
                            stats=(np.asarray(parent.meta.mean), np.asarray(parent.meta.std)))
-    parent_weights = _classifier(parent.model).get_weights()
+    parent_weights = feature_model(parent.model).get_weights()
 
     def build(policy: str) -> keras.Model:
         model = scratch.build(policy)
-        _classifier(model).set_weights(parent_weights)
+        feature_model(model).set_weights(parent_weights)
         return model
 
     def mix_in_parent(model: keras.Model) -> None:
-        share, classifier = cfg.keep_parent, _classifier(model)
+        share, classifier = cfg.keep_parent, feature_model(model)
         classifier.set_weights([(1 - share) * mine + share * theirs
                                 for mine, theirs in zip(classifier.get_weights(), parent_weights)])
 
